@@ -1,0 +1,58 @@
+# merkit — one-command setup. `make reproduce` and `make test` create .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.merkit-installed
+PROFILE ?= quick
+export PROFILE
+
+.PHONY: help venv reproduce test lint lab data bench nbdime clean-build clean-reports
+
+help:
+	@echo "make reproduce   # set up .venv, run every notebook (PROFILE=$(PROFILE)), write reports/*.html"
+	@echo "make test        # set up .venv, run ruff + pytest (notebooks in the smoke profile)"
+	@echo "make lab         # JupyterLab on notebooks/"
+	@echo "make data        # build the embedded synthetic data set (data/synthetic)"
+	@echo "make bench       # benchmarks with ratios against the obvious alternative"
+	@echo "make nbdime      # enable nbdime git diff/merge drivers for this repo"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip "setuptools<81" wheel
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps face-recognition==1.3.0
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name merkit --display-name "merkit (.venv)" >/dev/null
+	touch $(STAMP)
+
+reproduce: $(STAMP)
+	$(PY) -m merkit.run --profile $(PROFILE)
+
+test: $(STAMP)
+	$(PY) -m ruff check merkit tests
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check merkit tests
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+data: $(STAMP)
+	$(PY) -m merkit.data.synthetic
+
+bench: $(STAMP)
+	$(PY) -m merkit.bench all
+
+nbdime: $(STAMP)
+	$(VENV)/bin/nbdime config-git --enable
+	$(VENV)/bin/nbstripout --install --attributes .gitattributes
+
+clean-build:
+	rm -rf build
+
+clean-reports:
+	find reports -mindepth 1 ! -name README.md -delete

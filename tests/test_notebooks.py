@@ -1,0 +1,54 @@
+"""Every notebook executes in the smoke profile and leaves its data-first results behind."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from merkit import paths, run
+
+NOTEBOOKS = run.discover()
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS and NOTEBOOKS[0].name == "01-au-knowledge-graph.ipynb"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
+def test_notebook_runs_in_smoke_profile(notebook, isolated_env):
+    result = run.execute_notebook(notebook, profile="smoke", data="synthetic")
+    assert result.status == "ok", result.error
+    html = (paths.reports_dir() / f"{notebook.stem}.html").read_text(encoding="utf-8")
+    assert "SYNTHETIC DATA" in html  # every report says when it is built on synthetic data
+    tables = list(paths.tables_dir().glob(f"{notebook.stem}*.json"))
+    assert tables, "a notebook writes its results as data before rendering"
+    meta = json.loads(tables[0].read_text())
+    assert meta["profile"]["name"] == "smoke" and meta["synthetic"] is True
+    assert meta["git"] and meta["values"]
+
+
+def test_index_lists_reports_and_failures(isolated_env):
+    ok = run.NotebookResult("01-a", "ok", 1.0, "smoke", "embedded synthetic data set", "", "t")
+    bad = run.NotebookResult("02-b", "failed", 2.0, "smoke", "embedded synthetic data set", "Boom", "t")
+    index = run.write_index([ok, bad]).read_text()
+    assert "01-a.html" in index and "02-b.html" in index and "Boom" in index
+    assert "Synthetic data" in index
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
+def test_notebook_is_thin_and_clean(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), "first code cell is tagged parameters"
+    assert "PROFILE" in code[0].source and "DATA" in code[0].source
+    for cell in code:
+        assert not cell.get("outputs"), f"{notebook.name}: committed outputs (strip them)"
+        assert cell.get("execution_count") is None, f"{notebook.name}: execution counts committed"
+        lines = cell.source.splitlines()
+        assert not any(line.lstrip().startswith(("def ", "class ")) for line in lines), (
+            f"{notebook.name}: functions and classes belong in the merkit package"
+        )
+    assert notebook.stem[:2].isdigit() and " " not in notebook.name
