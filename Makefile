@@ -42,7 +42,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 data: $(STAMP)
-	$(PY) -m merkit.data.synthetic
+	$(PY) -m merkit.data.source --profile $(PROFILE)
 
 bench: $(STAMP)
 	$(PY) -m merkit.bench all

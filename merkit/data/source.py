@@ -68,3 +68,23 @@ def resolve(config: DataConfig, *, generate: bool = True) -> DataSource:
 
         synthetic.generate(out, seed=config.synthetic_seed, scale=config.synthetic_scale)
     return DataSource("synthetic", out / "CASME2", out / "SAMM", scale=config.synthetic_scale)
+
+
+def main() -> None:
+    """``make data``: resolve (and if needed generate) the data of a profile, print a summary."""
+    import argparse
+
+    from merkit.config import PROFILES, get_profile
+
+    parser = argparse.ArgumentParser(prog="python -m merkit.data.source")
+    parser.add_argument("--profile", default="quick", choices=PROFILES)
+    args = parser.parse_args()
+    source = resolve(get_profile(args.profile).data)
+    df = source.load()
+    print(source.label)
+    print(df.groupby(["dataset", "objective_class"]).size().unstack(fill_value=0))
+    print(df.groupby("dataset")["subject"].nunique().rename("subjects"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Data sets: annotation tables + frame folders -> one DataFrame row per clip.
+
+Loaders (all read the folders as distributed; the embedded synthetic set is written in the
+same layouts, so the same loaders read it):
+
+* :func:`merkit.data.casme2.load` ``(root, *, variant="raw", on_missing="error", ...)``
+* :func:`merkit.data.samm.load` ``(root, *, on_missing="error", ...)``
+* :func:`merkit.data.megc2018.load` ``(casme2_root, samm_root, classes=(1, 2, 3, 4, 5))``
+
+Schema (:data:`COLUMNS`, in order; one row per clip, sorted by dataset, subject, clip):
+
+===================  =========================================================================
+``dataset``          ``"casme2"`` | ``"samm"``
+``subject``          unique across datasets: ``"casme2/sub01"``, ``"samm/006"``
+``clip``             ``"EP02_01f"``, ``"006_1_2"`` (the frame folder name)
+``onset``            int, first frame number (as in the file names)
+``apex``             int, ``onset <= apex <= offset``
+``offset``           int, last frame number
+``apex_estimated``   bool, the sheet held ``"/"``; apex = ``(onset + offset) // 2``
+``aus``              tuple[int, ...], sorted unique AU numbers (laterality dropped)
+``objective_class``  int 1–7
+``emotion``          str, the coders' estimated emotion, lower case
+``frames``           tuple[Path, ...], onset..offset inclusive, temporal order
+                     (``frames[apex - onset]`` is the apex frame)
+``n_frames``         int, ``offset - onset + 1``
+``type``             str, SAMM's "Type" cell; ``"micro"`` for CASME II
+``aus_text``         str, the AU cell as written (``"4+L10"``)
+``source_file``      str, the annotation file's name
+``source_row``       int, its 1-based spreadsheet row
+===================  =========================================================================
+
+``df.attrs["skipped"]`` lists the clips skipped with ``on_missing="skip"`` (dicts: dataset,
+subject, clip, where, reason); nothing is dropped silently. Errors are
+:class:`AnnotationError` (a ValueError) or :class:`FileNotFoundError` /
+:class:`FramesNotFoundError`, with the file, row and clip in the message.
+"""
+
+from __future__ import annotations
+
+from merkit.data import casme2, megc2018, samm
+from merkit.data._common import (
+    COLUMNS,
+    AnnotationError,
+    DataWarning,
+    FramesNotFoundError,
+    validate,
+)
+
+__all__ = [
+    "COLUMNS",
+    "AnnotationError",
+    "DataWarning",
+    "FramesNotFoundError",
+    "casme2",
+    "megc2018",
+    "samm",
+    "validate",
+]

@@ -1,0 +1,286 @@
+"""CASME II loader: the folder as distributed -> one DataFrame row per clip.
+
+Layout of ``root`` (as distributed by the CASME II authors)::
+
+    root/
+      CASME2-coding-20140508.xlsx        Subject, Filename, (blank), OnsetFrame, ApexFrame,
+                                         OffsetFrame, (blank), Action Units, Estimated Emotion
+      CASME2-ObjectiveClasses.xlsx       Subject, Filename, Objective Class (1–7)
+      CASME2_RAW_selected/sub01/EP02_01f/img46.jpg         variant="raw" (default)
+      Cropped/sub01/EP02_01f/reg_img46.jpg                  variant="cropped"
+
+Quirks handled: the header row is found by its content (blank columns and preamble rows are
+fine); ``Subject`` may be ``1``, ``"01"`` or ``"sub01"`` in either file; ``ApexFrame`` may hold
+``"/"`` (no apex coded: estimated as the middle frame and flagged, see
+:func:`merkit.data._common.parse_apex`); AU cells such as ``"4+L10"``, ``"R12"``, ``"1+2"`` are
+parsed by :func:`merkit.facs.parse_aus`; frame files are found by the number in their name, not
+by an assumed zero padding. If ``CASME2-ObjectiveClasses.xlsx`` is absent but the coding sheet
+has an "Objective Class" column, that column is used.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from merkit.data._common import (
+    AnnotationError,
+    ApexRule,
+    DataWarning,
+    OnMissing,
+    Skipper,
+    Table,
+    as_int,
+    cell_text,
+    check_order,
+    check_unique,
+    emotion_text,
+    find_file,
+    find_frames,
+    image_pattern,
+    parse_apex,
+    parse_objective_class,
+    read_table,
+    to_frame,
+)
+from merkit.facs import parse_aus
+
+DATASET = "casme2"
+CODING_FILE = "CASME2-coding-20140508.xlsx"
+CODING_GLOB = "CASME2-coding-*.xlsx"
+OBJECTIVE_FILE = "CASME2-ObjectiveClasses.xlsx"
+
+Variant = Literal["raw", "cropped", "auto"]
+
+#: Frame tree folder names tried for each variant, in order, and the frame file prefix.
+FRAME_TREES: dict[str, tuple[str, ...]] = {
+    "raw": ("CASME2_RAW_selected", "CASME2-RAW-selected", "CASME2_RAW"),
+    "cropped": ("Cropped", "CASME2_Cropped"),
+}
+FRAME_PREFIX: dict[str, str] = {"raw": "img", "cropped": "reg_img"}
+
+_CODING_COLUMNS = {
+    "subject": ("subject",),
+    "clip": ("filename",),
+    "onset": ("onsetframe", "onset"),
+    "apex": ("apexframe", "apex"),
+    "offset": ("offsetframe", "offset"),
+    "aus": ("actionunits", "actionunit", "aus"),
+    "emotion": ("estimatedemotion", "emotion"),
+}
+_CLASS_ALIASES = ("objectiveclass", "objectiveclasses")
+_OBJECTIVE_COLUMNS = {
+    "subject": ("subject",),
+    "clip": ("filename",),
+    "objective_class": _CLASS_ALIASES,
+}
+
+
+def subject_id(value: object, *, where: str) -> str:
+    """``1``, ``1.0``, ``"01"``, ``"sub1"``, ``"Sub01"`` -> ``"sub01"`` (the frame folder name)."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(?:sub)?\s*0*(\d+)\s*", value, re.IGNORECASE)
+        if match is None:
+            raise AnnotationError(
+                f"{where}: subject {value!r} is not a CASME II subject (1, '01' or 'sub01')"
+            )
+        number = int(match.group(1))
+    else:
+        number = as_int(value, what="subject", where=where)
+    if number <= 0:
+        raise AnnotationError(f"{where}: subject {value!r} must be a positive number")
+    return f"sub{number:02d}"
+
+
+def frame_tree(root: Path, variant: Variant) -> tuple[Path, str]:
+    """``(folder, variant)``: the frame tree of ``variant`` (``"auto"``: raw, else cropped).
+
+    Raises :class:`FileNotFoundError` listing the folders looked for and the trees that do
+    exist, so the user knows which ``variant`` to pass.
+    """
+    if variant not in ("raw", "cropped", "auto"):
+        raise ValueError(f"variant must be 'raw', 'cropped' or 'auto', not {variant!r}")
+    found = {
+        name: next((root / d for d in dirs if (root / d).is_dir()), None)
+        for name, dirs in FRAME_TREES.items()
+    }
+    order = ("raw", "cropped") if variant == "auto" else (variant,)
+    for name in order:
+        folder = found[name]
+        if folder is not None:
+            return folder, name
+    looked = ", ".join(d for name in order for d in FRAME_TREES[name])
+    present = [f"variant={k!r} ({v.name})" for k, v in found.items() if v is not None]
+    hint = f"; this root has {', '.join(present)}" if present else "; it has no frame tree at all"
+    raise FileNotFoundError(f"CASME II root {root}: no frame folder {looked}{hint}")
+
+
+def _objective_lookup(
+    table: Table,
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """(subject, clip) -> (objective class, row) from ``CASME2-ObjectiveClasses.xlsx``."""
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for row, cells in table.rows:
+        where = table.where(row)
+        subject = subject_id(table.cell(cells, "subject"), where=where)
+        clip = cell_text(table.cell(cells, "clip"))
+        if not clip:
+            raise AnnotationError(f"{where}: Filename is empty; fill it in or delete the row")
+        cls = parse_objective_class(table.cell(cells, "objective_class"), where=where)
+        if (subject, clip) in out:
+            raise AnnotationError(
+                f"{table.path.name}: {subject}/{clip} appears twice (rows "
+                f"{out[(subject, clip)][1]} and {row}); remove the duplicate"
+            )
+        out[(subject, clip)] = (cls, row)
+    return out
+
+
+def load(
+    root: str | os.PathLike[str],
+    *,
+    variant: Variant = "raw",
+    on_missing: OnMissing = "error",
+    apex_rule: ApexRule = "middle",
+    coding_file: str | os.PathLike[str] | None = None,
+    objective_file: str | os.PathLike[str] | None = None,
+    sheet: str | None = None,
+) -> pd.DataFrame:
+    """Load CASME II from ``root`` -> DataFrame, one row per clip, columns ``merkit.data.COLUMNS``.
+
+    Args:
+        root: the CASME II folder as distributed (see the module docstring).
+        variant: ``"raw"`` (``CASME2_RAW_selected/.../imgN.jpg``, default: the frames the
+            papers' optical flow is computed from before their own face alignment),
+            ``"cropped"`` (``Cropped/.../reg_imgN.jpg``) or ``"auto"`` (raw if present, else
+            cropped). A chosen tree that is absent is an error that names the trees present.
+        on_missing: what to do with a clip whose frame folder is missing, whose frames
+            onset..offset have a gap, or that has no row in the objective-class file:
+            ``"error"`` (default) raises naming the file, row and clip; ``"skip"`` warns
+            (:class:`~merkit.data._common.DataWarning`) and lists the clip in
+            ``df.attrs["skipped"]`` (dicts with dataset, subject, clip, where, reason).
+        apex_rule: ``"middle"`` estimates a ``"/"`` apex as ``(onset + offset) // 2`` and sets
+            ``apex_estimated``; ``"error"`` refuses such rows.
+        coding_file / objective_file: override the annotation files (relative to ``root`` or
+            absolute); by default ``CASME2-coding-*.xlsx`` and ``CASME2-ObjectiveClasses.xlsx``.
+        sheet: the coding sheet's name; ``None`` searches every sheet for the header row.
+
+    Raises:
+        FileNotFoundError: root, annotation file or frame tree missing; a clip's frames
+            missing (:class:`~merkit.data._common.FramesNotFoundError`) with ``on_missing="error"``.
+        AnnotationError (a ValueError): missing sheet or header, a bad cell, onset > offset,
+            apex outside onset..offset, a duplicate clip; the message names file and row.
+    """
+    root = Path(root).expanduser()
+    coding_path = find_file(root, CODING_FILE, CODING_GLOB, coding_file)
+    coding = read_table(
+        coding_path, _CODING_COLUMNS, {"objective_class": _CLASS_ALIASES}, sheet=sheet
+    )
+    tree, chosen = frame_tree(root, variant)
+    pattern = image_pattern(FRAME_PREFIX[chosen])
+
+    objective_path: Path | None = None
+    lookup: dict[tuple[str, str], tuple[int, int]] | None = None
+    if objective_file is not None or (root / OBJECTIVE_FILE).is_file():
+        objective_path = find_file(root, OBJECTIVE_FILE, OBJECTIVE_FILE, objective_file)
+        lookup = _objective_lookup(read_table(objective_path, _OBJECTIVE_COLUMNS))
+    elif "objective_class" not in coding.columns:
+        raise FileNotFoundError(
+            f"CASME II root {root}: no {OBJECTIVE_FILE} and {coding_path.name} has no "
+            "'Objective Class' column; put the objective-class file beside the coding file "
+            "or pass objective_file="
+        )
+
+    skipper = Skipper(on_missing, DATASET)
+    records: list[dict[str, Any]] = []
+    used: set[tuple[str, str]] = set()
+    for row, cells in coding.rows:
+        where = coding.where(row)
+        subject = subject_id(coding.cell(cells, "subject"), where=where)
+        clip = cell_text(coding.cell(cells, "clip"))
+        if not clip:
+            raise AnnotationError(f"{where}: Filename is empty; fill it in or delete the row")
+        onset = as_int(coding.cell(cells, "onset"), what="onset frame", where=where)
+        offset = as_int(coding.cell(cells, "offset"), what="offset frame", where=where)
+        check_order(onset, offset, where=where)
+        apex, estimated = parse_apex(
+            coding.cell(cells, "apex"), onset, offset, rule=apex_rule, where=where
+        )
+        aus_cell = coding.cell(cells, "aus")
+        aus = parse_aus(aus_cell, context=where)
+
+        if lookup is not None:
+            assert objective_path is not None
+            hit = lookup.get((subject, clip))
+            if hit is None:
+                skipper.problem(
+                    subject=subject,
+                    clip=clip,
+                    where=where,
+                    reason=f"no row for this clip in {objective_path.name}",
+                    error=AnnotationError,
+                )
+                continue
+            used.add((subject, clip))
+            objective = hit[0]
+        else:
+            objective = parse_objective_class(coding.cell(cells, "objective_class"), where=where)
+
+        frames, problem = find_frames(tree / subject / clip, onset, offset, pattern)
+        if problem:
+            skipper.problem(subject=subject, clip=clip, where=where, reason=problem)
+            continue
+        records.append(
+            {
+                "dataset": DATASET,
+                "subject": f"{DATASET}/{subject}",
+                "clip": clip,
+                "onset": onset,
+                "apex": apex,
+                "offset": offset,
+                "apex_estimated": estimated,
+                "aus": aus,
+                "objective_class": objective,
+                "emotion": emotion_text(coding.cell(cells, "emotion")),
+                "frames": frames,
+                "n_frames": len(frames),
+                "type": "micro",
+                "aus_text": cell_text(aus_cell),
+                "source_file": coding_path.name,
+                "source_row": row,
+            }
+        )
+    check_unique(records)
+
+    unused: list[str] = []
+    if lookup is not None:
+        unused = [
+            f"{s}/{c} (row {r})" for (s, c), (_, r) in sorted(lookup.items()) if (s, c) not in used
+        ]
+        if unused:
+            warnings.warn(
+                f"{objective_path.name if objective_path else OBJECTIVE_FILE}: {len(unused)} "
+                f"rows match no clip of {coding_path.name}: {', '.join(unused[:10])}"
+                f"{' ...' if len(unused) > 10 else ''} (listed in df.attrs['unused_objective_rows'])",
+                DataWarning,
+                stacklevel=2,
+            )
+    attrs = {
+        "dataset": DATASET,
+        "root": str(root),
+        "annotation_file": str(coding_path),
+        "objective_file": str(objective_path) if objective_path else None,
+        "sheet": coding.sheet,
+        "header_row": coding.header_row,
+        "variant": chosen,
+        "frames_root": str(tree),
+        "apex_rule": apex_rule,
+        "skipped": skipper.skipped,
+        "unused_objective_rows": unused,
+    }
+    return to_frame(records, attrs)

@@ -1,0 +1,177 @@
+"""SAMM loader: the folder as distributed -> one DataFrame row per clip.
+
+Layout of ``root``::
+
+    root/
+      SAMM_Micro_FACS_Codes_v2.xlsx      preamble rows, then the header (row 14 in the real
+                                         file): Subject, Filename, Inducement Code, Onset Frame,
+                                         Apex Frame, Offset Frame, Duration, Type, Action Units,
+                                         Estimated Emotion, Objective Classes, Notes
+      006/006_1_2/006_05562.jpg          grayscale frames; the number after the last "_" is
+                                         the frame number (zero-padded to 5 digits in the real
+                                         data, but found by parsing, not by assuming the padding)
+
+Quirks handled: the header row is found by its content (copies differ in their preamble);
+``Subject`` may be stored as ``6`` or ``"006"`` (both -> ``"samm/006"``); AU cells such as
+``"R12 + R15"``, ``"R14A"`` and ``"12 or 14"`` are parsed by :func:`merkit.facs.parse_aus`
+(alternatives keep both AUs, with a warning); objective classes may be ints, floats or Roman
+numerals; an apex ``"/"`` is estimated as the middle frame and flagged.
+
+Decision on the "Type" column: every row is kept and the cell is stored in the ``type``
+column. The sheet holds micro-movements only, and the MEGC 2018 SAMM set (68 clips of
+classes I–V) is obtained by the objective-class filter of :mod:`merkit.data.megc2018`, not by
+the type; filter on ``type`` yourself if your copy of the sheet mixes in other kinds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from merkit.data._common import (
+    AnnotationError,
+    ApexRule,
+    OnMissing,
+    Skipper,
+    as_int,
+    cell_text,
+    check_order,
+    check_unique,
+    emotion_text,
+    find_file,
+    find_frames,
+    image_pattern,
+    parse_apex,
+    parse_objective_class,
+    read_table,
+    to_frame,
+)
+from merkit.facs import parse_aus
+
+DATASET = "samm"
+ANNOTATION_FILE = "SAMM_Micro_FACS_Codes_v2.xlsx"
+ANNOTATION_GLOB = "SAMM_Micro_FACS_Codes*.xlsx"
+
+#: Frame files: ``<anything>_<frame number>.<image suffix>`` (``006_05562.jpg``).
+FRAME_PATTERN: re.Pattern[str] = image_pattern(r"[^.]*_")
+
+_COLUMNS = {
+    "subject": ("subject",),
+    "clip": ("filename",),
+    "onset": ("onsetframe", "onset"),
+    "apex": ("apexframe", "apex"),
+    "offset": ("offsetframe", "offset"),
+    "aus": ("actionunits", "actionunit", "aus"),
+    "emotion": ("estimatedemotion", "emotion"),
+    "objective_class": ("objectiveclasses", "objectiveclass"),
+}
+_OPTIONAL = {
+    "type": ("type",),
+    "inducement": ("inducementcode",),
+    "duration": ("duration",),
+    "notes": ("notes",),
+}
+
+
+def subject_id(value: object, *, where: str) -> str:
+    """``6``, ``6.0``, ``"6"``, ``"006"`` -> ``"006"`` (the frame folder name)."""
+    number = as_int(value, what="subject", where=where)
+    if number <= 0:
+        raise AnnotationError(f"{where}: subject {value!r} must be a positive number")
+    return f"{number:03d}"
+
+
+def load(
+    root: str | os.PathLike[str],
+    *,
+    on_missing: OnMissing = "error",
+    apex_rule: ApexRule = "middle",
+    annotation_file: str | os.PathLike[str] | None = None,
+    sheet: str | None = None,
+    frames_root: str | os.PathLike[str] | None = None,
+) -> pd.DataFrame:
+    """Load SAMM from ``root`` -> DataFrame, one row per clip, columns ``merkit.data.COLUMNS``.
+
+    Args:
+        root: the SAMM folder as distributed (see the module docstring).
+        on_missing: what to do with a clip whose frame folder is missing or whose frames
+            onset..offset have a gap: ``"error"`` (default) raises naming the file, row and
+            clip; ``"skip"`` warns and lists the clip in ``df.attrs["skipped"]``.
+        apex_rule: ``"middle"`` estimates a ``"/"`` apex as ``(onset + offset) // 2`` and sets
+            ``apex_estimated``; ``"error"`` refuses such rows.
+        annotation_file: override the annotation file (relative to ``root`` or absolute).
+        sheet: the sheet's name; ``None`` searches every sheet for the header row.
+        frames_root: folder holding the ``NNN/`` subject folders (default ``root``).
+
+    Raises:
+        FileNotFoundError: root or annotation file missing; a clip's frames missing
+            (:class:`~merkit.data._common.FramesNotFoundError`) with ``on_missing="error"``.
+        AnnotationError (a ValueError): missing sheet or header, a bad cell, onset > offset,
+            apex outside onset..offset, a duplicate clip; the message names file and row.
+    """
+    root = Path(root).expanduser()
+    path = find_file(root, ANNOTATION_FILE, ANNOTATION_GLOB, annotation_file)
+    table = read_table(path, _COLUMNS, _OPTIONAL, sheet=sheet)
+    tree = Path(frames_root).expanduser() if frames_root is not None else root
+
+    skipper = Skipper(on_missing, DATASET)
+    records: list[dict[str, Any]] = []
+    for row, cells in table.rows:
+        where = table.where(row)
+        subject = subject_id(table.cell(cells, "subject"), where=where)
+        clip = cell_text(table.cell(cells, "clip"))
+        if not clip:
+            raise AnnotationError(f"{where}: Filename is empty; fill it in or delete the row")
+        onset = as_int(table.cell(cells, "onset"), what="onset frame", where=where)
+        offset = as_int(table.cell(cells, "offset"), what="offset frame", where=where)
+        check_order(onset, offset, where=where)
+        apex, estimated = parse_apex(
+            table.cell(cells, "apex"), onset, offset, rule=apex_rule, where=where
+        )
+        aus_cell = table.cell(cells, "aus")
+        aus = parse_aus(aus_cell, context=where)
+        objective = parse_objective_class(table.cell(cells, "objective_class"), where=where)
+
+        folder = tree / subject / clip
+        if not folder.is_dir() and (tree / str(int(subject)) / clip).is_dir():
+            folder = tree / str(int(subject)) / clip  # a copy with unpadded subject folders
+        frames, problem = find_frames(folder, onset, offset, FRAME_PATTERN)
+        if problem:
+            skipper.problem(subject=subject, clip=clip, where=where, reason=problem)
+            continue
+        records.append(
+            {
+                "dataset": DATASET,
+                "subject": f"{DATASET}/{subject}",
+                "clip": clip,
+                "onset": onset,
+                "apex": apex,
+                "offset": offset,
+                "apex_estimated": estimated,
+                "aus": aus,
+                "objective_class": objective,
+                "emotion": emotion_text(table.cell(cells, "emotion")),
+                "frames": frames,
+                "n_frames": len(frames),
+                "type": cell_text(table.cell(cells, "type")),
+                "aus_text": cell_text(aus_cell),
+                "source_file": path.name,
+                "source_row": row,
+            }
+        )
+    check_unique(records)
+    attrs = {
+        "dataset": DATASET,
+        "root": str(root),
+        "annotation_file": str(path),
+        "sheet": table.sheet,
+        "header_row": table.header_row,
+        "frames_root": str(tree),
+        "apex_rule": apex_rule,
+        "skipped": skipper.skipped,
+    }
+    return to_frame(records, attrs)
