@@ -1,0 +1,145 @@
+"""TV-L1 flow: known sub-pixel translation and rotation, resizing, normalisation, NaN handling."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from merkit.preprocess import flow as F
+
+
+def textured(size: int = 96, seed: int = 0) -> np.ndarray:
+    """A smooth random texture in [0.1, 0.9], float32 (H, W): Gaussian-filtered noise."""
+    rng = np.random.default_rng(seed)
+    img = ndimage.gaussian_filter(rng.random((size, size)), sigma=2.5, mode="wrap")
+    img = (img - img.min()) / (img.max() - img.min())
+    return (0.1 + 0.8 * img).astype(np.float32)
+
+
+def fourier_shift(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """Exact band-limited translation: out(x, y) = img(x - dx, y - dy) (periodic)."""
+    return np.real(np.fft.ifft2(ndimage.fourier_shift(np.fft.fft2(img), (dy, dx)))).astype(
+        np.float32
+    )
+
+
+def test_tvl1_recovers_subpixel_translation():
+    # tolerance: median end-point error < 0.1 px over the interior (8 px border excluded)
+    a = textured()
+    b = fourier_shift(a, 0.4, -0.3)
+    flow = F.tvl1(a, b)
+    assert flow.dtype == np.float32 and flow.shape == (96, 96, 2)
+    inner = flow[8:-8, 8:-8]
+    err = np.hypot(inner[..., 0] - 0.4, inner[..., 1] + 0.3)
+    assert np.median(err) < 0.1, np.median(err)
+    # and the sign convention: the content moved +x, -y
+    assert np.median(inner[..., 0]) > 0.3 and np.median(inner[..., 1]) < -0.2
+
+
+def test_tvl1_recovers_small_rotation():
+    # analytic field of a rotation by theta about c: u(p) = R p + t - p (OpenCV's affine matrix)
+    # tolerance: median end-point error < 0.05 px and 90th percentile < 0.1 px in the interior
+    size, theta = 96, 2.0
+    a = textured(seed=1)
+    c = ((size - 1) / 2, (size - 1) / 2)
+    m = cv2.getRotationMatrix2D(c, theta, 1.0)
+    b = cv2.warpAffine(a, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    flow = F.tvl1(a, b)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    u = m[0, 0] * xs + m[0, 1] * ys + m[0, 2] - xs
+    v = m[1, 0] * xs + m[1, 1] * ys + m[1, 2] - ys
+    s = slice(12, -12)
+    err = np.hypot(flow[s, s, 0] - u[s, s], flow[s, s, 1] - v[s, s])
+    assert np.abs(u[s, s]).max() > 1.0  # the field really varies (up to ~1.3 px here)
+    assert np.median(err) < 0.05 and np.percentile(err, 90) < 0.1, (
+        np.median(err),
+        np.percentile(err, 90),
+    )
+
+
+def test_tvl1_uint8_and_float_inputs_agree():
+    a = textured(64)
+    b = fourier_shift(a, 0.5, 0.25)
+    f_float = F.tvl1(a, b)
+    f_uint8 = F.tvl1(np.round(a * 255).astype(np.uint8), np.round(b * 255).astype(np.uint8))
+    assert np.median(np.abs(f_float - f_uint8)) < 0.05
+
+
+def test_tvl1_rejects_bad_arguments():
+    a = textured(32)
+    with pytest.raises(TypeError, match="unknown TV-L1"):
+        F.tvl1(a, a, lambda_=0.1, lamda=0.2)
+    with pytest.raises(ValueError, match="2-D"):
+        F.tvl1(a, a[:16])
+
+
+def test_nan_input_raises_not_zero():
+    a = textured(32)
+    b = a.copy()
+    b[10, 10] = np.nan
+    with pytest.raises(F.FlowError, match="NaN"):
+        F.tvl1(a, b)
+    with pytest.raises(F.FlowError, match="my pair"):
+        F.check_finite(np.array([0.0, np.inf]), "my pair")
+
+
+def test_resize_flow_scales_vectors_by_the_ratio():
+    flow = np.zeros((112, 112, 2), np.float32)
+    flow[..., 0], flow[..., 1] = 2.0, -1.0
+    out = F.resize_flow(flow, 28)
+    assert out.shape == (28, 28, 2) and out.dtype == np.float32
+    np.testing.assert_allclose(out[..., 0], 0.5, rtol=1e-6)  # 2 px x 28/112
+    np.testing.assert_allclose(out[..., 1], -0.25, rtol=1e-6)
+    # area interpolation: the mean of a varying field is preserved (then scaled)
+    rng = np.random.default_rng(0)
+    field = rng.normal(size=(112, 112, 2)).astype(np.float32)
+    np.testing.assert_allclose(
+        F.resize_flow(field, 28).mean(axis=(0, 1)), field.mean(axis=(0, 1)) / 4, atol=1e-5
+    )
+
+
+def test_normalisations():
+    flow = np.zeros((28, 28, 2), np.float32)
+    flow[..., 0] = 0.56
+    flow[3, 4, 1] = -1.4
+    np.testing.assert_allclose(
+        F.normalise(flow, "face_percent")[..., 0], 2.0, rtol=1e-6
+    )  # 0.56/28*100
+    np.testing.assert_array_equal(F.normalise(flow, "pixels"), flow)
+    m = F.normalise(flow, "maxabs")
+    assert np.isclose(np.abs(m).max(), 1.0) and np.isclose(m[3, 4, 1], -1.0)
+    with pytest.raises(ValueError):
+        F.FlowConfig(normalisation="minmax")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("rotate_on", ["frame", "crop"])
+def test_pair_flow_units_and_rotation_equivariance(rotate_on):
+    # a frame translated by (dx, dy); the crop box is 80 px wide and resized to 64 px
+    frame = textured(160, seed=3)
+    dx, dy = 0.8, -0.6
+    moved = fourier_shift(frame, dx, dy)
+    box = (40, 120, 120, 40)  # top, right, bottom, left -> 80 x 80
+    cfg = F.FlowConfig(crop_size=64, out_size=16)
+    x = F.pair_flow(frame, moved, box, cfg, rotate_on=rotate_on)
+    assert x.shape == (2, 16, 16) and x.dtype == np.float32
+    inner = x[:, 3:-3, 3:-3].reshape(2, -1)
+    # face_percent: 100 x displacement / box width
+    np.testing.assert_allclose(np.median(inner, axis=1), [100 * dx / 80, 100 * dy / 80], atol=0.12)
+    # rotating both frames by +10 deg rotates the displacement vector by the same matrix
+    angle = 10.0
+    r = cv2.getRotationMatrix2D((0, 0), angle, 1.0)[:, :2]
+    expected = r @ np.array([dx, dy]) * 100 / 80
+    xr = F.pair_flow(frame, moved, box, cfg, angle=angle, rotate_on=rotate_on)
+    np.testing.assert_allclose(
+        np.median(xr[:, 3:-3, 3:-3].reshape(2, -1), axis=1), expected, atol=0.12
+    )
+    assert not np.allclose(expected, np.median(inner, axis=1), atol=0.12)  # the test can fail
+
+
+def test_to_gray_and_box_centre():
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    rgb[..., 1] = 255
+    np.testing.assert_allclose(F.to_gray(rgb), 0.587, atol=0.003)  # ITU-R 601 green weight
+    assert F.box_centre((0, 6, 4, 0)) == (2.5, 1.5)
