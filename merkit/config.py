@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from merkit.io import stable_hash, to_json
+from merkit.preprocess.pipeline import PreprocessConfig, profile_config
 
 ProfileName = Literal["smoke", "quick", "paper"]
 PROFILES: tuple[str, ...] = ("smoke", "quick", "paper")
@@ -47,6 +48,7 @@ class Profile:
     name: str
     description: str
     data: DataConfig = field(default_factory=DataConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     seeds: tuple[int, ...] = (0,)
     departures: tuple[str, ...] = ()
 
@@ -75,6 +77,7 @@ _PROFILES: dict[str, Profile] = {
         name="smoke",
         description="tiny synthetic slice for tests; numbers are meaningless",
         data=DataConfig(source="synthetic", synthetic_scale="smoke"),
+        preprocess=profile_config("smoke"),
         seeds=(0,),
         departures=(
             "smoke profile: a few synthetic subjects, one or two epochs; for testing the "
@@ -85,13 +88,21 @@ _PROFILES: dict[str, Profile] = {
         name="quick",
         description="whole embedded data set, reduced budgets; the CPU default (< 1 h on 2 cores)",
         data=DataConfig(source="auto", synthetic_scale="full"),
+        preprocess=profile_config("quick"),
         seeds=(0,),
-        departures=("one seed instead of several",),
+        departures=(
+            "one seed instead of several",
+            "augmentation: 3 apex positions (0.8 of the rise, the apex, 0.2 of the fall) x 3 "
+            "angles (-10, 0, 10 degrees) = 9 flow pairs per training clip instead of 10 x 7 = 70",
+            "TV-L1 on 64 px face crops with 5 pyramid levels, 1 warp, 1 outer iteration "
+            "(the paper: native-size crops, OpenCV defaults)",
+        ),
     ),
     "paper": Profile(
         name="paper",
         description="the papers' settings; meant for a GPU and the licensed data",
         data=DataConfig(source="auto", synthetic_scale="full"),
+        preprocess=profile_config("paper"),
         seeds=(0, 1, 2),
         departures=(),
     ),

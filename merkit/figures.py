@@ -59,3 +59,111 @@ def matrix_heatmap(
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     return fig
+
+
+def flow_to_rgb(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:
+    """Colour-wheel picture of a flow: hue = direction, value = magnitude.
+
+    ``flow``: (2, H, W) or (H, W, 2) -> (H, W, 3) uint8 RGB. ``max_magnitude`` fixes the scale
+    (so several flows share one); by default the 99th percentile of this flow's magnitude.
+    """
+    import cv2
+
+    f = np.asarray(flow, dtype=np.float32)
+    if f.ndim == 3 and f.shape[0] == 2:
+        f = np.moveaxis(f, 0, -1)
+    if f.ndim != 3 or f.shape[-1] != 2:
+        raise ValueError(f"flow must be (2, H, W) or (H, W, 2), got {np.shape(flow)}")
+    magnitude, angle = cv2.cartToPolar(f[..., 0], f[..., 1], angleInDegrees=True)
+    scale = max_magnitude or float(np.percentile(magnitude, 99)) or 1.0
+    hsv = np.zeros((*magnitude.shape, 3), dtype=np.uint8)
+    hsv[..., 0] = (angle / 2).astype(np.uint8)  # OpenCV hue is 0..179
+    hsv[..., 1] = 255
+    hsv[..., 2] = np.clip(magnitude / scale * 255, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def colour_wheel(size: int = 64) -> np.ndarray:
+    """The legend of :func:`flow_to_rgb`: (size, size, 3) uint8."""
+    y, x = np.mgrid[-1 : 1 : size * 1j, -1 : 1 : size * 1j]
+    wheel = flow_to_rgb(np.stack([x, y]).astype(np.float32), max_magnitude=1.0)
+    wheel[np.hypot(x, y) > 1] = 255
+    return wheel
+
+
+def frames_with_face(
+    frames: Sequence[np.ndarray],
+    titles: Sequence[str],
+    box: tuple[int, int, int, int] | None = None,
+    landmarks: Sequence[np.ndarray | None] | None = None,
+) -> plt.Figure:
+    """Frames side by side with the crop box (top, right, bottom, left) and 68 landmarks.
+
+    Only call this with frames that may be shown (synthetic data, or an explicit opt-in).
+    """
+    fig, axes = plt.subplots(1, len(frames), figsize=(3.2 * len(frames), 3.4))
+    for i, (ax, frame) in enumerate(zip(np.atleast_1d(axes), frames, strict=True)):
+        ax.imshow(frame, cmap="gray" if np.ndim(frame) == 2 else None)
+        if box is not None:
+            top, right, bottom, left = box
+            ax.add_patch(plt.Rectangle((left, top), right - left, bottom - top, fill=False, color="lime"))
+        if landmarks is not None and landmarks[i] is not None:
+            ax.scatter(landmarks[i][:, 0], landmarks[i][:, 1], s=4, c="red")
+        ax.set_title(titles[i])
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def flow_panels(
+    flows: Sequence[np.ndarray],
+    titles: Sequence[str],
+    *,
+    components: bool = True,
+) -> plt.Figure:
+    """One column per flow: u, v (if ``components``) and the colour-wheel picture.
+
+    ``flows``: each (2, H, W). The colour pictures share one magnitude scale.
+    """
+    scale = max(float(np.percentile(np.hypot(f[0], f[1]), 99)) for f in flows) or 1.0
+    rows = 3 if components else 1
+    fig, axes = plt.subplots(rows, len(flows), figsize=(2.0 * len(flows), 2.1 * rows), squeeze=False)
+    for j, (flow, title) in enumerate(zip(flows, titles, strict=True)):
+        if components:
+            lim = float(np.abs(flow).max()) or 1.0
+            for i, name in enumerate(("u", "v")):
+                axes[i, j].imshow(flow[i], cmap="RdBu_r", vmin=-lim, vmax=lim)
+                axes[i, j].set_title(f"{title}\n{name}" if i == 0 else name, fontsize=8)
+        axes[-1, j].imshow(flow_to_rgb(flow, scale))
+        if not components:
+            axes[-1, j].set_title(title, fontsize=8)
+        for ax in axes[:, j]:
+            ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def flow_grid(
+    flows: np.ndarray,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+) -> plt.Figure:
+    """A grid of colour-wheel flow pictures, e.g. the 10 apex positions x 7 angles.
+
+    ``flows``: (R, C, 2, H, W), one shared magnitude scale.
+    """
+    r, c = flows.shape[:2]
+    scale = float(np.percentile(np.hypot(flows[:, :, 0], flows[:, :, 1]), 99)) or 1.0
+    fig, axes = plt.subplots(r, c, figsize=(1.1 * c + 1, 1.1 * r + 0.6), squeeze=False)
+    for i in range(r):
+        for j in range(c):
+            ax = axes[i, j]
+            ax.imshow(flow_to_rgb(flows[i, j], scale))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(col_labels[j], fontsize=8)
+            if j == 0:
+                ax.set_ylabel(row_labels[i], fontsize=8)
+    fig.tight_layout()
+    return fig

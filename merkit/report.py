@@ -133,6 +133,34 @@ class Report:
         return out
 
 
+def beside(
+    table: pd.DataFrame,
+    index: str | list[str],
+    columns: str | list[str],
+    *,
+    ours: str = "ours",
+    published: str = "published",
+    digits: int | None = 3,
+) -> pd.DataFrame:
+    """Wide view with each column as ``ours`` next to ``published``, in first-seen order.
+
+    ``table`` is long (one row per cell, e.g. ``dataset, column, ours, published``); the
+    result has two-level columns ``(column, "ours" | "published")`` so our number always sits
+    beside the paper's. Missing published values show as blank.
+    """
+    wide = table.pivot_table(index=index, columns=columns, values=[ours, published], aggfunc="first",
+                             sort=False)
+    wide = wide.swaplevel(0, -1, axis=1)
+    order = list(dict.fromkeys(table[columns] if isinstance(columns, str) else
+                               map(tuple, table[columns].to_numpy())))
+    wide = wide.reindex(columns=[(c, v) for c in order for v in (ours, published)])
+    rows = list(dict.fromkeys(table[index] if isinstance(index, str) else map(tuple, table[index].to_numpy())))
+    wide = wide.reindex(rows)
+    if digits is not None:
+        wide = wide.map(lambda v: "" if pd.isna(v) else (f"{v:.{digits}f}" if isinstance(v, float) else v))
+    return wide
+
+
 def start(
     name: str,
     profile: str = "quick",
