@@ -32,11 +32,11 @@ reproduce: $(STAMP)
 	$(PY) -m merkit.run --profile $(PROFILE)
 
 test: $(STAMP)
-	$(PY) -m ruff check merkit tests
+	$(PY) -m ruff check merkit tests notebooks
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(PY) -m ruff check merkit tests
+	$(PY) -m ruff check merkit tests notebooks
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

@@ -1,39 +1,89 @@
-"""Benchmarks with ratios against the obvious alternative: ``python -m merkit.bench flow|all``.
+"""Benchmarks with ratios against the obvious alternative: ``python -m merkit.bench NAME|all``.
 
-A small registry of named benchmark functions. Add one with::
+Every benchmark times merkit's way and the obvious alternative *in the same run* (interleaved
+or back to back, on the same inputs), prints a short aligned table with the absolute numbers,
+the machine (CPUs, load, torch threads, device) and a final line ``ratio: 3.2x faster than
+<alternative>``, and returns its numbers as a dict with a ``ratio`` key (> 1: merkit faster).
 
-    @register("name")
-    def bench_name(args: argparse.Namespace) -> dict[str, float]:
-        ...  # print a short human-readable report, return the numbers
+==============  ===========================================  ===================================
+benchmark       merkit                                       alternative
+==============  ===========================================  ===================================
+``flow``        cached, parallel flow pipeline (cold cache)  plain sequential OpenCV loop
+                and its cache hit
+``train``       MER-auGCN training, Eq. 1's K attention      the same model with K ``Linear(d,
+                layers as one ``Linear(d, K d)`` and the K   d)`` and K MLP modules in a Python
+                AU MLPs batched                              loop (paper transcription)
+``features``    vectorised LBP-TOP (+ LBP-SIP, 3DHOG, HOOF   ``skimage`` LBP on every XY, XT,
+                seconds per clip)                            YT slice + per-block histograms
+``occlusion``   ``occlude`` with the per-clip design cache   re-drawing the design every frame
+==============  ===========================================  ===================================
 
-``python -m merkit.bench all`` runs every registered benchmark in registration order.
-Benchmarks write only to a temporary folder (never the user's cache) and take ~1-3 minutes.
+``python -m merkit.bench all`` runs them in this order with their defaults (about 1.5-2 minutes on
+2 idle CPU cores); ``python -m merkit.bench NAME --help`` lists a benchmark's options and
+``--quick`` shrinks every size (seconds; for smoke tests, the numbers mean little). Timings on
+a shared, loaded machine vary by tens of per cent between runs; the ratios, measured on the
+same inputs in the same run, vary less.
+
+Add a benchmark with::
+
+    @register("name", arguments=add_my_options, quick={"size": 8})
+    def bench_name(args: argparse.Namespace) -> dict:
+        ...  # print a table and ratio_line(...), return {"ratio": ..., ...}
+
+Benchmarks write only to a temporary folder (never the user's cache).
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import math
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 BenchFn = Callable[[argparse.Namespace], dict]
+ArgsFn = Callable[[argparse.ArgumentParser], None]
 
-_REGISTRY: dict[str, BenchFn] = {}
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A registered benchmark: its function, the options it takes and its ``--quick`` sizes."""
+
+    name: str
+    fn: BenchFn
+    arguments: ArgsFn | None = None
+    quick: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        """The first line of the function's docstring."""
+        return (self.fn.__doc__ or self.name).strip().splitlines()[0]
 
 
-def register(name: str) -> Callable[[BenchFn], BenchFn]:
-    """Decorator: register ``fn`` as benchmark ``name`` (done once, at import)."""
+_REGISTRY: dict[str, Benchmark] = {}
+
+
+def register(
+    name: str, *, arguments: ArgsFn | None = None, quick: Mapping[str, Any] | None = None
+) -> Callable[[BenchFn], BenchFn]:
+    """Decorator: register ``fn`` as benchmark ``name`` (done once, at import).
+
+    ``arguments(parser)`` adds the benchmark's options; ``quick`` maps option destinations to
+    the tiny values ``--quick`` uses (explicit options still win).
+    """
 
     def wrap(fn: BenchFn) -> BenchFn:
         if name in _REGISTRY or name == "all":
             raise ValueError(f"benchmark {name!r} is already registered")
-        _REGISTRY[name] = fn
+        _REGISTRY[name] = Benchmark(name, fn, arguments, dict(quick or {}))
         return fn
 
     return wrap
@@ -41,7 +91,63 @@ def register(name: str) -> Callable[[BenchFn], BenchFn]:
 
 def benchmarks() -> dict[str, BenchFn]:
     """A copy of the registry: name -> function."""
-    return dict(_REGISTRY)
+    return {name: b.fn for name, b in _REGISTRY.items()}
+
+
+# --- output helpers ------------------------------------------------------------------------------
+
+
+def machine_line(device: str | None = None, device_name: str | None = None) -> str:
+    """``machine: 2 CPUs (load average 3.4 5.2 4.0), torch 2.13.0 with 2 threads, device cpu
+    (AMD EPYC)``; torch is mentioned only when it is already imported."""
+    parts = [f"{os.cpu_count()} CPUs"]
+    if hasattr(os, "getloadavg"):
+        parts[0] += " (load average {:.1f} {:.1f} {:.1f})".format(*os.getloadavg())
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        parts.append(f"torch {torch.__version__} with {torch.get_num_threads()} threads")
+    if device is not None:
+        parts.append(f"device {device}" + (f" ({device_name})" if device_name else ""))
+    return "machine: " + ", ".join(parts)
+
+
+def print_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    indent: int = 2,
+    align: str | None = None,
+) -> None:
+    """Print ``rows`` under ``headers`` (cells are ``str()``-ed; format numbers before).
+
+    ``align``: one character per column, ``"l"`` or ``"r"``; default: the first column left,
+    the others right.
+    """
+    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    n = len(headers)
+    align = align or "l" + "r" * (n - 1)
+    if len(align) != n or set(align) - {"l", "r"}:
+        raise ValueError(f"align must be {n} characters of 'l'/'r', got {align!r}")
+    widths = [max(len(r[i]) for r in cells) for i in range(n)]
+    pad = " " * indent
+    for r in cells:
+        line = [
+            c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(r, widths, align, strict=True)
+        ]
+        print(pad + "  ".join(line).rstrip())
+
+
+def ratio_line(ratio: float, alternative: str) -> str:
+    """``ratio: 3.20x faster than <alternative>`` (or ``ratio: 0.80x, i.e. 1.25x slower than
+    ...`` when merkit is slower)."""
+    if not math.isfinite(ratio) or ratio <= 0:
+        raise ValueError(f"a speed ratio must be finite and positive, got {ratio}")
+    if ratio >= 1.0:
+        return f"ratio: {ratio:.2f}x faster than {alternative}"
+    return f"ratio: {ratio:.2f}x, i.e. {1 / ratio:.2f}x slower than {alternative}"
+
+
+def _ms(seconds: float) -> str:
+    return f"{1e3 * seconds:.2f}"
 
 
 # --- demo clips (also used by the tests) ---------------------------------------------------------
@@ -194,7 +300,21 @@ def _plain_loop(df, cfg) -> tuple[float, int]:
     return time.perf_counter() - t0, n
 
 
-@register("flow")
+def _flow_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--clips", type=int, default=24, help="demo clips for the pipeline comparison")
+    p.add_argument("--crop-size", type=int, default=64, help="face crop side for the comparison")
+    p.add_argument("--n-jobs", type=int, default=2, help="joblib workers for merkit")
+    p.add_argument("--repeats", type=int, default=5, help="repeats per TV-L1 timing")
+    p.add_argument(
+        "--sizes", type=int, nargs="+", default=[64, 112, 224], help="crop sizes to time"
+    )
+
+
+@register(
+    "flow",
+    arguments=_flow_arguments,
+    quick={"clips": 2, "crop_size": 32, "n_jobs": 1, "repeats": 1, "sizes": [32]},
+)
 def bench_flow(args: argparse.Namespace) -> dict:
     """merkit's cached, parallel flow pipeline vs a plain sequential OpenCV loop; TV-L1 cost."""
     import dataclasses
@@ -210,7 +330,7 @@ def bench_flow(args: argparse.Namespace) -> dict:
         profile_config,
     )
 
-    results: dict[str, float] = {}
+    results: dict[str, Any] = {}
     load = (
         ", load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
         if hasattr(os, "getloadavg")
@@ -311,36 +431,356 @@ def bench_flow(args: argparse.Namespace) -> dict:
         ("13 conditions x 253 clips x 9 pairs", 13 * 253, 9),
     ):
         print(f"  {label:<38} {(clips * (k * per_pair + per_clip)) / 2 / 60:7.1f} min")
+    results["ratio"] = t_plain / t_cold
+    results["alternative"] = "a plain sequential OpenCV loop (merkit: cold cache)"
+    print(
+        ratio_line(
+            results["ratio"],
+            f"a plain sequential OpenCV loop (merkit: cold cache, n_jobs={args.n_jobs}; "
+            f"a cache hit is {t_plain / t_warm:.1f}x faster)",
+        )
+    )
+    return results
+
+
+# --- train benchmark -----------------------------------------------------------------------------
+
+
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--variant", default="mer_augcn", help="table_variants() name with the AU module"
+    )
+    p.add_argument("--batch-size", type=int, default=64, help="samples per step (paper: 64)")
+    p.add_argument("--steps", type=int, default=3, help="timed steps per model and round")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median reported)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed steps per model first")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument(
+        "--device",
+        nargs="+",
+        default=["auto"],
+        help="cpu, cuda, or auto (= cpu, and cuda too when available)",
+    )
+    p.add_argument("--feature-dim", type=int, default=None, help="override d (paper: 1024)")
+
+
+def _train_devices(requested: Sequence[str]) -> list[str]:
+    import torch
+
+    out: list[str] = []
+    for dev in requested:
+        names = ["cpu", "cuda"] if dev == "auto" and torch.cuda.is_available() else [dev]
+        out += [("cpu" if n == "auto" else n) for n in names if n not in out]
+    return out
+
+
+@register(
+    "train",
+    arguments=_train_arguments,
+    quick={"batch_size": 4, "steps": 1, "rounds": 1, "warmup": 0, "feature_dim": 32},
+)
+def bench_train(args: argparse.Namespace) -> dict:
+    """MER-auGCN training samples/s: Eq. 1 batched as one Linear(d, K*d) vs K modules in a loop.
+
+    One training step = forward, Eq. 6 joint loss, backward, Adam step (lr 5e-4) on a fixed
+    random batch of flows, so data loading is excluded. The loop twin holds the same weights
+    (outputs checked equal first); the plain backbone + FC classifier is timed for context.
+    """
+    from merkit.models.bench import compare_au_heads
+
+    overrides = {"feature_dim": args.feature_dim} if args.feature_dim else {}
+    print("== train benchmark: training throughput (forward + Eq. 6 loss + backward + Adam) ==")
+    results: dict[str, Any] = {}
+    devices = _train_devices(args.device)
+    for dev in devices:
+        r = compare_au_heads(
+            args.variant,
+            batch_size=args.batch_size,
+            steps=args.steps,
+            warmup=args.warmup,
+            rounds=args.rounds,
+            threads=args.threads,
+            device=dev,
+            **overrides,
+        )
+        print(machine_line(r["device"], r["device_name"]))
+        print(
+            f"{args.variant}: {r['input_size']}x{r['input_size']} flows, d={r['feature_dim']}, "
+            f"K={r['num_aus']} AUs, batch {r['batch_size']}, {r['threads']} torch threads; "
+            f"median of {r['rounds']} interleaved rounds x {r['steps']} steps"
+        )
+        sps, params, loop = r["samples_per_s"], r["params"], r["samples_per_s"]["loop"]
+        rows = [
+            ["MER-auGCN, batched: one Linear(d, K*d) + batched MLPs", params["batched"],
+             sps["batched"], sps["batched"] / loop],
+            ["MER-auGCN, K Linear(d, d) + K MLPs in a Python loop", params["loop"],
+             loop, 1.0],
+        ]  # fmt: skip
+        if "backbone" in sps:
+            rows.append(["plain backbone + FC (no AU module)", params["backbone"],
+                         sps["backbone"], sps["backbone"] / loop])  # fmt: skip
+        heads = r["heads_samples_per_s"]
+        rows += [
+            ["  AU module alone (fwd + bwd), batched", "", heads["batched"], r["heads_ratio"]],
+            ["  AU module alone (fwd + bwd), loop", "", heads["loop"], 1.0],
+        ]
+        print_table(
+            ["model", "params", "samples/s", "vs loop"],
+            [
+                [name, f"{n:,}" if n != "" else "", f"{s:.1f}", f"{q:.2f}x"]
+                for name, n, s, q in rows
+            ],
+        )
+        print(f"  (loop twin vs batched model outputs: max |diff| {r['max_abs_diff']:.1e})")
+        results[r["device"]] = r
+    primary = "cuda" if "cuda" in results else next(iter(results))
+    others = ", ".join(f"{d}: {results[d]['ratio']:.2f}x" for d in results if d != primary)
+    results["ratio"] = results[primary]["ratio"]
+    results["alternative"] = "K per-AU Linear/MLP modules in a Python loop"
+    print(
+        ratio_line(
+            results["ratio"],
+            f"{results['alternative']} (training step on {primary}"
+            + (f"; {others}" if others else "")
+            + ")",
+        )
+    )
+    return results
+
+
+# --- features benchmark --------------------------------------------------------------------------
+
+
+def _volume_spec(text: str):
+    """``"10x64"`` -> ``VolumeConfig(length=10, size=64)``."""
+    from merkit.features.volume import VolumeConfig
+
+    try:
+        length, size = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"volume {text!r}: use FRAMESxSIZE, e.g. 10x64") from None
+    return VolumeConfig(length=length, size=size)
+
+
+def _features_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--volumes",
+        type=_volume_spec,
+        nargs="+",
+        default=[_volume_spec("10x64"), _volume_spec("20x128")],
+        help="clip volumes FRAMESxSIZE (default: 10x64 = VolumeConfig's, and 20x128)",
+    )
+    p.add_argument("--repeats", type=int, default=5, help="best of this many timings")
+
+
+@register(
+    "features",
+    arguments=_features_arguments,
+    quick={"volumes": [_volume_spec("6x16")], "repeats": 1},
+)
+def bench_features(args: argparse.Namespace) -> dict:
+    """Seconds per clip of LBP-TOP, LBP-SIP, 3DHOG, HOOF; vectorised LBP-TOP vs per-slice skimage.
+
+    Descriptors run on a synthetic clip (smooth texture + moving blob; HOOF on a smooth random
+    flow) with their default configs; best of ``--repeats``. The LBP-TOP alternative calls
+    ``skimage.feature.local_binary_pattern`` on every XY, XT and YT slice and histograms each
+    block; both descriptors are checked identical before timing.
+    """
+    from merkit.features import DESCRIPTORS
+    from merkit.features.bench import bench_descriptors, compare_lbp_top
+
+    print("== features benchmark: handcrafted descriptors, seconds per clip ==")
+    print(machine_line())
+    vols = list(args.volumes)
+    times = [bench_descriptors(v, repeats=args.repeats, print_fn=None) for v in vols]
+    labels = [f"T={v.length} {v.size}x{v.size}" for v in vols]
+    print(f"ms per clip (best of {args.repeats}; 'resample' = 40 -> T frames, linear):")
+    print_table(
+        ["descriptor", "features", *labels],
+        [
+            [name, "" if name == "resample" else DESCRIPTORS[name]().n_features,
+             *[_ms(t[name]) for t in times]]
+            for name in times[0]
+        ],
+    )  # fmt: skip
+    comparisons = [compare_lbp_top(v, repeats=args.repeats) for v in vols]
+    print("LBP-TOP_{8,8,8,1,1,1}, 5x5 blocks: merkit vs skimage per slice (identical descriptors)")
+    print_table(
+        ["volume", "merkit ms", "per-slice skimage ms", "ratio"],
+        [
+            [label, _ms(c["merkit_s"]), _ms(c["per_slice_s"]), f"{c['ratio']:.2f}x"]
+            for label, c in zip(labels, comparisons, strict=True)
+        ],
+    )
+    results: dict[str, Any] = {
+        f"{label}/{name}_s": s
+        for label, t in zip(labels, times, strict=True)
+        for name, s in t.items()
+    }
+    for label, c in zip(labels, comparisons, strict=True):
+        results.update({f"{label}/lbp_top_{k}": v for k, v in c.items()})
+    results["ratio"] = comparisons[0]["ratio"]
+    results["alternative"] = "skimage local_binary_pattern per slice + per-block histograms"
+    print(ratio_line(results["ratio"], f"{results['alternative']} (LBP-TOP, {labels[0]})"))
+    return results
+
+
+# --- occlusion benchmark -------------------------------------------------------------------------
+
+
+def _occlusion_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--frames", type=int, default=30, help="frames per clip (the face rolls)")
+    p.add_argument("--size", type=int, default=200, help="template face frame side in pixels")
+    p.add_argument(
+        "--designs", type=int, default=None, help="designs per kind (default: all procedural)"
+    )
+    p.add_argument("--level", type=float, default=0.25, help="block level r (fraction of box)")
+
+
+@register(
+    "occlusion",
+    arguments=_occlusion_arguments,
+    quick={"frames": 3, "size": 100, "designs": 2},
+)
+def bench_occlusion(args: argparse.Namespace) -> dict:
+    """ms per frame of occlude() for mask / glass / block: per-clip design cache vs redrawing.
+
+    Each design is one clip of ``--frames`` template-face frames (200x200, roll -3..3 deg).
+    merkit draws a clip's procedural design once (canvas cache, cleared at the start of each
+    clip, so its cost is included) and warps it per frame; the alternative re-draws the design
+    on every frame (cache cleared before each call). Outputs are checked equal.
+    """
+    from merkit.preprocess import occlusion as occ
+
+    canvas_cache = getattr(occ, "_procedural_canvas", None)
+    if not hasattr(canvas_cache, "cache_clear"):
+        raise RuntimeError(
+            "merkit.preprocess.occlusion no longer has the lru-cached _procedural_canvas this "
+            "benchmark clears; update bench_occlusion"
+        )
+    print("== occlusion benchmark: occlude() on a template face, ms per frame ==")
+    print(machine_line())
+    clip = [
+        occ.template_face(args.size, roll_deg=float(r)) for r in np.linspace(-3.0, 3.0, args.frames)
+    ]
+
+    def run_clip(kind: str, level: float | None, design: int | None, redraw: bool):
+        canvas_cache.cache_clear()
+        start = time.perf_counter()
+        for frame, lm in clip:
+            if redraw:
+                canvas_cache.cache_clear()
+            out, _ = occ.occlude(frame, lm, kind, level, design=design)
+        return time.perf_counter() - start, out
+
+    totals = {"cached": 0.0, "redraw": 0.0}
+    rows, results = [], {}
+    for kind in ("mask", "glass"):
+        n = len(occ.design_names(kind))
+        designs = range(n if args.designs is None else min(args.designs, n))
+        t = {"cached": 0.0, "redraw": 0.0}
+        for d in designs:
+            order = ("cached", "redraw") if d % 2 == 0 else ("redraw", "cached")
+            outs = {}
+            for mode in order:
+                secs, outs[mode] = run_clip(kind, None, d, mode == "redraw")
+                t[mode] += secs
+            if not np.array_equal(outs["cached"], outs["redraw"]):
+                raise AssertionError(f"{kind} design {d}: cached and redrawn frames differ")
+        frames = len(designs) * args.frames
+        for mode in t:
+            totals[mode] += t[mode]
+            results[f"{kind}_{mode}_ms_per_frame"] = 1e3 * t[mode] / frames
+        rows.append([kind, len(designs), _ms(t["cached"] / frames), _ms(t["redraw"] / frames),
+                     f"{t['redraw'] / t['cached']:.2f}x"])  # fmt: skip
+    secs, _ = run_clip("block", args.level, None, False)
+    results["block_ms_per_frame"] = 1e3 * secs / args.frames
+    rows.append([f"block {args.level:g}", "-", _ms(secs / args.frames), "-", "no design"])
+    print(f"{args.frames}-frame clips, one clip per design, frames {args.size}x{args.size}:")
+    print_table(["occluder", "designs", "cached ms/frame", "redraw ms/frame", "ratio"], rows)
+    results["ratio"] = totals["redraw"] / totals["cached"]
+    results["alternative"] = "re-drawing the occluder design on every frame"
+    print(ratio_line(results["ratio"], f"{results['alternative']} (mask + glass)"))
     return results
 
 
 # --- CLI -----------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
+def bench_parser(name: str) -> argparse.ArgumentParser:
+    """The option parser of benchmark ``name`` (``python -m merkit.bench NAME --help``)."""
+    b = _REGISTRY[name]
     parser = argparse.ArgumentParser(
-        prog="python -m merkit.bench", description=__doc__.splitlines()[0]
+        prog=f"python -m merkit.bench {name}",
+        description=inspect.cleandoc(b.fn.__doc__ or b.summary),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    if b.arguments is not None:
+        b.arguments(parser)
+    quick = ", ".join(f"{k}={v}" for k, v in b.quick.items()) or "no change"
     parser.add_argument(
-        "name", nargs="?", default="all", help=f"one of {sorted(_REGISTRY)} or 'all'"
+        "--quick", action="store_true", help=f"tiny sizes for smoke tests ({quick})"
     )
-    parser.add_argument(
-        "--clips", type=int, default=24, help="demo clips for the pipeline comparison"
+    return parser
+
+
+def parse_args(name: str, argv: Sequence[str] = ()) -> argparse.Namespace:
+    """Parse benchmark ``name``'s options; ``--quick`` swaps in its tiny defaults."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown benchmark {name!r}; choose from {list(_REGISTRY)} or 'all'")
+    parser = bench_parser(name)
+    argv = list(argv)
+    if "--quick" in argv:
+        parser.set_defaults(**_REGISTRY[name].quick)
+    return parser.parse_args(argv)
+
+
+def run_benchmark(name: str, argv: Sequence[str] = ()) -> dict:
+    """Run benchmark ``name`` with command-line options ``argv``; returns its result dict
+    (always with a finite, positive ``ratio``)."""
+    args = parse_args(name, argv)
+    result = _REGISTRY[name].fn(args)
+    ratio = result.get("ratio") if isinstance(result, dict) else None
+    if not isinstance(ratio, float) or not math.isfinite(ratio) or ratio <= 0:
+        raise RuntimeError(f"benchmark {name!r} returned no finite positive 'ratio': {ratio!r}")
+    return result
+
+
+def run_all(quick: bool = False) -> dict[str, dict]:
+    """Every registered benchmark in order (``--quick`` sizes if asked), then a summary."""
+    results: dict[str, dict] = {}
+    start = time.perf_counter()
+    for i, name in enumerate(_REGISTRY):
+        if i:
+            print()
+        results[name] = run_benchmark(name, ["--quick"] if quick else [])
+    print(f"\n== summary ({time.perf_counter() - start:.0f} s) ==")
+    print_table(
+        ["benchmark", "ratio", "merkit vs"],
+        [[n, f"{r['ratio']:.2f}x", r.get("alternative", "")] for n, r in results.items()],
+        align="lrl",
     )
-    parser.add_argument(
-        "--crop-size", type=int, default=64, help="face crop side for the comparison"
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = list(_REGISTRY)
+    if argv and argv[0] in _REGISTRY:
+        run_benchmark(argv[0], argv[1:])
+        return 0
+    parser = argparse.ArgumentParser(
+        prog="python -m merkit.bench",
+        description=__doc__.splitlines()[0],
+        epilog="benchmarks:\n"
+        + "\n".join(f"  {n:<10} {_REGISTRY[n].summary}" for n in names)
+        + "\n\n'python -m merkit.bench NAME --help' lists a benchmark's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--n-jobs", type=int, default=2, help="joblib workers for merkit")
-    parser.add_argument("--repeats", type=int, default=5, help="repeats per TV-L1 timing")
-    parser.add_argument(
-        "--sizes", type=int, nargs="+", default=[64, 112, 224], help="crop sizes to time"
-    )
+    parser.add_argument("name", nargs="?", default="all", choices=[*names, "all"])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     args = parser.parse_args(argv)
-    if args.name != "all" and args.name not in _REGISTRY:
-        parser.error(f"unknown benchmark {args.name!r}; choose from {sorted(_REGISTRY)} or 'all'")
-    names = list(_REGISTRY) if args.name == "all" else [args.name]
-    for name in names:
-        _REGISTRY[name](args)
+    run_all(quick=args.quick)
     return 0
 
 

@@ -18,8 +18,17 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from merkit.features import (
+    HOG3DConfig,
+    HOOFConfig,
+    LBPSIPConfig,
+    LBPTOPConfig,
+    SVMConfig,
+    VolumeConfig,
+)
 from merkit.io import stable_hash, to_json
 from merkit.preprocess.pipeline import PreprocessConfig, profile_config
+from merkit.train import TrainConfig
 
 ProfileName = Literal["smoke", "quick", "paper"]
 PROFILES: tuple[str, ...] = ("smoke", "quick", "paper")
@@ -42,6 +51,43 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class ExperimentConfig:
+    """How the deep runs are budgeted.
+
+    ``train``: optimiser and epochs (:class:`merkit.train.TrainConfig`). ``feature_dim``: d of
+    MER-auGCN's global feature (1024 in the paper). ``resnet_input``: flow size for the ResNet18
+    ablation row (112 in the paper). ``cde``: ``"loso"`` (the MEGC protocol) or ``"group"``
+    (``cde_folds`` subject-grouped folds, to bound CPU time; reports say so). ``n_jobs``
+    worker processes, each with ``threads_per_job`` torch threads.
+    """
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    feature_dim: int = 1024
+    resnet_input: int = 112
+    cde: Literal["loso", "group"] = "loso"
+    cde_folds: int = 5
+    n_jobs: int = 2
+    threads_per_job: int = 1
+
+
+@dataclass(frozen=True)
+class HandcraftedConfig:
+    """Descriptor, volume and SVM settings (profile section ``handcrafted``)."""
+
+    volume: VolumeConfig = field(default_factory=VolumeConfig)
+    svm: SVMConfig = field(default_factory=SVMConfig)
+    lbp_top: LBPTOPConfig = field(default_factory=LBPTOPConfig)
+    lbp_sip: LBPSIPConfig = field(default_factory=LBPSIPConfig)
+    hog3d: HOG3DConfig = field(default_factory=HOG3DConfig)
+    hoof: HOOFConfig = field(default_factory=HOOFConfig)
+
+    def descriptor(self, name: str):  # -> merkit.features.DescriptorConfig
+        if name not in ("lbp_top", "lbp_sip", "hog3d", "hoof"):
+            raise ValueError(f"unknown descriptor {name!r}; choose lbp_top, lbp_sip, hog3d or hoof")
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything a run depends on, per stage. Later stages add their own sections."""
 
@@ -49,6 +95,8 @@ class Profile:
     description: str
     data: DataConfig = field(default_factory=DataConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    handcrafted: HandcraftedConfig = field(default_factory=HandcraftedConfig)
     seeds: tuple[int, ...] = (0,)
     departures: tuple[str, ...] = ()
 
@@ -78,6 +126,14 @@ _PROFILES: dict[str, Profile] = {
         description="tiny synthetic slice for tests; numbers are meaningless",
         data=DataConfig(source="synthetic", synthetic_scale="smoke"),
         preprocess=profile_config("smoke"),
+        experiment=ExperimentConfig(
+            train=TrainConfig(epochs=1, batch_size=16), feature_dim=64, resnet_input=32,
+            cde="group", cde_folds=2, n_jobs=1, threads_per_job=2,
+        ),
+        handcrafted=HandcraftedConfig(
+            volume=VolumeConfig(length=8, size=32), svm=SVMConfig(Cs=(0.1, 1.0, 10.0), n_splits=2),
+            lbp_top=LBPTOPConfig(grid=(3, 3)), lbp_sip=LBPSIPConfig(grid=(3, 3)), hoof=HOOFConfig(grid=(3, 3)),
+        ),
         seeds=(0,),
         departures=(
             "smoke profile: a few synthetic subjects, one or two epochs; for testing the "
@@ -89,6 +145,10 @@ _PROFILES: dict[str, Profile] = {
         description="whole embedded data set, reduced budgets; the CPU default (< 1 h on 2 cores)",
         data=DataConfig(source="auto", synthetic_scale="full"),
         preprocess=profile_config("quick"),
+        experiment=ExperimentConfig(
+            train=TrainConfig(epochs=12), resnet_input=56, cde="group", cde_folds=5,
+        ),
+        handcrafted=HandcraftedConfig(svm=SVMConfig(Cs=(0.01, 0.1, 1.0, 10.0), n_splits=3)),
         seeds=(0,),
         departures=(
             "one seed instead of several",
@@ -96,6 +156,10 @@ _PROFILES: dict[str, Profile] = {
             "angles (-10, 0, 10 degrees) = 9 flow pairs per training clip instead of 10 x 7 = 70",
             "TV-L1 on 64 px face crops with 5 pyramid levels, 1 warp, 1 outer iteration "
             "(the paper: native-size crops, OpenCV defaults)",
+            "12 training epochs instead of 50",
+            "ResNet18 ablation row on 56x56 flows instead of 112x112",
+            "CDE: 5 subject-grouped folds instead of leave-one-subject-out (47 folds); "
+            "metrics pooled over folds as in MEGC 2018",
         ),
     ),
     "paper": Profile(
@@ -103,6 +167,7 @@ _PROFILES: dict[str, Profile] = {
         description="the papers' settings; meant for a GPU and the licensed data",
         data=DataConfig(source="auto", synthetic_scale="full"),
         preprocess=profile_config("paper"),
+        handcrafted=HandcraftedConfig(volume=VolumeConfig(length=10, size=128, interpolation="tim")),
         seeds=(0, 1, 2),
         departures=(),
     ),

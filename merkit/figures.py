@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import networkx as nx
@@ -165,5 +166,81 @@ def flow_grid(
                 ax.set_title(col_labels[j], fontsize=8)
             if j == 0:
                 ax.set_ylabel(row_labels[i], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_grid(
+    matrices: Mapping[str, np.ndarray],
+    labels: Sequence[str],
+    *,
+    normalise: bool = True,
+) -> plt.Figure:
+    """Confusion matrices side by side (rows = truth, columns = prediction).
+
+    ``normalise``: each row divided by its count (recall per class), annotated with counts.
+    """
+    n = len(matrices)
+    cols = min(n, 4)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 3.0 * rows), squeeze=False)
+    for ax, (title, m) in zip(axes.flat, matrices.items(), strict=False):
+        m = np.asarray(m, dtype=float)
+        shown = m / np.maximum(m.sum(axis=1, keepdims=True), 1) if normalise else m
+        ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalise else None)
+        for (i, j), v in np.ndenumerate(m):
+            ax.text(j, i, f"{int(v)}", ha="center", va="center", fontsize=7,
+                    color="white" if shown[i, j] > 0.6 else "black")
+        ax.set_xticks(range(len(labels)), labels, fontsize=7)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel("predicted", fontsize=7)
+        ax.set_ylabel("true", fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(
+    histories: Mapping[str, Sequence[Mapping[str, float]]],
+    keys: Sequence[str] = ("loss", "ce", "detc"),
+) -> plt.Figure:
+    """Per-epoch training losses, one panel per loss term, one line per run."""
+    present = [k for k in keys if any(k in e for h in histories.values() for e in h)]
+    fig, axes = plt.subplots(1, max(len(present), 1), figsize=(4.2 * max(len(present), 1), 3.2), squeeze=False)
+    for ax, key in zip(axes.flat, present, strict=False):
+        for label, history in histories.items():
+            epochs = [e["epoch"] for e in history if key in e]
+            if epochs:
+                ax.plot(epochs, [e[key] for e in history if key in e], marker=".", label=label)
+        ax.set_title(key)
+        ax.set_xlabel("epoch")
+    if present:
+        axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def robustness_curves(
+    table: Any,
+    *,
+    x: str = "condition",
+    order: Sequence[str] | None = None,
+    metric_col: str = "metric",
+    value: str = "ours",
+) -> plt.Figure:
+    """One panel per metric, one line per method, the x axis ordered by ``order``."""
+    metrics = list(dict.fromkeys(table[metric_col]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics, strict=True):
+        sub = table[table[metric_col] == metric]
+        for method, group in sub.groupby("label", sort=False):
+            xs = list(order) if order is not None else list(dict.fromkeys(group[x]))
+            values = group.set_index(x)[value].reindex(xs)
+            ax.plot(range(len(xs)), values.to_numpy(dtype=float), marker="o", label=str(method))
+            ax.set_xticks(range(len(xs)), xs, rotation=60, fontsize=7)
+        ax.set_title(metric.upper())
+    axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
     return fig

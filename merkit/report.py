@@ -27,6 +27,9 @@ from merkit.config import Profile, get_profile
 from merkit.data.source import DataSource, resolve
 from merkit.io import atomic_path, stable_hash, write_json
 
+METRIC_ORDER: tuple[str, ...] = ("war", "uar", "f1", "wf1", "au_f1", "au_f1_mean")
+METRIC_NAMES: dict[str, str] = {"war": "WAR", "uar": "UAR", "f1": "F1", "wf1": "WF1",
+                                "au_f1": "F1", "au_f1_mean": "Avg. F1"}
 PUBLISHED_NOTE = "published = the number printed in the paper (reference, not ours)"
 
 
@@ -114,7 +117,7 @@ class Report:
         stem: str | None = None,
         clips: pd.DataFrame | None = None,
         extra: dict[str, Any] | None = None,
-    ) -> Path:
+    ) -> None:
         """Write ``tables/<name>[-stem].csv`` and ``.json`` (values + provenance) atomically."""
         base = self.name if stem is None else f"{self.name}-{stem}"
         out = paths.tables_dir() / f"{base}.csv"
@@ -123,14 +126,12 @@ class Report:
         meta = self.provenance(clips) | {"table": base, "extra": extra or {}}
         meta["values"] = table.to_dict(orient="records")
         write_json(out.with_suffix(".json"), meta)
-        return out
 
-    def save_figure(self, fig: Any, stem: str) -> Path:
-        """Save a matplotlib figure to ``figures/<name>-<stem>.png`` atomically."""
+    def save_figure(self, fig: Any, stem: str) -> None:
+        """Save a matplotlib figure to ``figures/<name>-<stem>.png`` atomically (it still displays)."""
         out = paths.figures_dir() / f"{self.name}-{stem}.png"
         with atomic_path(out, suffix=".png") as tmp:
             fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-        return out
 
 
 def beside(
@@ -156,6 +157,7 @@ def beside(
     wide = wide.reindex(columns=[(c, v) for c in order for v in (ours, published)])
     rows = list(dict.fromkeys(table[index] if isinstance(index, str) else map(tuple, table[index].to_numpy())))
     wide = wide.reindex(rows)
+    wide = wide.rename(columns=METRIC_NAMES, level=0)
     if digits is not None:
         wide = wide.map(lambda v: "" if pd.isna(v) else (f"{v:.{digits}f}" if isinstance(v, float) else v))
     return wide

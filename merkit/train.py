@@ -12,6 +12,7 @@ logits ``(B, C)`` and AU probabilities ``(B, K)`` (or ``None``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import time
@@ -60,15 +61,26 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def _as_dict(output: Any) -> dict[str, Any] | None:
+    """A dict or dataclass output (e.g. RRRN's) as a dict; ``None`` for tensors and tuples."""
+    if isinstance(output, dict):
+        return output
+    if dataclasses.is_dataclass(output) and not isinstance(output, type):
+        return {f.name: getattr(output, f.name) for f in dataclasses.fields(output)}
+    return None
+
+
 def default_outputs(output: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(logits, au_probs)`` tuples (MER-auGCN) or a bare logits tensor (plain backbones)."""
+    """``(logits, au_probs)`` from a tuple (MER-auGCN), a bare logits tensor (plain
+    backbones), or a dict / dataclass with ``logits`` (and optionally ``au_probs``), e.g. RRRN."""
     if isinstance(output, torch.Tensor):
         return output, None
     if isinstance(output, tuple):
         logits, au = output[0], output[1] if len(output) > 1 else None
         return logits, au if au is not None and au.numel() else None
-    if isinstance(output, dict):
-        return output["logits"], output.get("au_probs")
+    fields = _as_dict(output)
+    if fields is not None and "logits" in fields:
+        return fields["logits"], fields.get("au_probs")
     raise TypeError(f"cannot read logits from a {type(output).__name__}; pass outputs_fn")
 
 
@@ -157,8 +169,8 @@ def predict(
 ) -> tuple[np.ndarray, np.ndarray | None, list[Any]]:
     """Class probabilities ``(N, C)``, AU probabilities ``(N, K)`` or ``None``, and extras.
 
-    ``extras`` collects each batch's raw output when it is a dict (e.g. RRRN's region
-    attention weights), so notebooks can plot what the model attended to.
+    ``extras`` collects each batch's tensors when the output is a dict or dataclass (e.g. RRRN's
+    region attention weights), so notebooks can plot what the model attended to.
     """
     device = resolve_device(config.device)
     model.to(device).eval()
@@ -169,6 +181,7 @@ def predict(
         probs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
         if au is not None:
             aus.append(au.float().cpu().numpy())
-        if isinstance(output, dict):
-            extras.append({k: v.detach().cpu().numpy() for k, v in output.items() if isinstance(v, torch.Tensor)})
+        fields = _as_dict(output)
+        if fields is not None:
+            extras.append({k: v.detach().cpu().numpy() for k, v in fields.items() if isinstance(v, torch.Tensor)})
     return np.concatenate(probs), (np.concatenate(aus) if aus else None), extras

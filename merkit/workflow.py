@@ -42,11 +42,13 @@ def build_flows(
     *,
     out_size: int | None = None,
     occlusion: object | None = None,
+    augment: bool = True,
     progress: bool = True,
 ) -> FlowSet:
-    """Flows of every clip (all augmented pairs; test folds use ``subset(original_only=True)``)."""
+    """Flows of every clip: all augmented pairs (test folds take ``subset(original_only=True)``),
+    or only the original onset->apex pair with ``augment=False``."""
     cfg = preprocess_config(rep, out_size=out_size)
-    return build_flowset(df, cfg, train_mask=True, occlusion=occlusion, progress=progress)
+    return build_flowset(df, cfg, train_mask=augment, occlusion=occlusion, progress=progress)
 
 
 def class_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,718 @@
+"""Face model of the embedded synthetic data set: templates, identities, FACS motions, rendering.
+
+Private helper of :mod:`merkit.data.synthetic` (which documents the data set as a whole).
+
+Geometry
+--------
+Points are ``(x, y)`` pixel coordinates, ``x`` to the right, ``y`` down, in the dlib / iBUG-300W
+68-point order (0–16 jaw, 17–26 brows, 27–35 nose, 36–47 eyes, 48–67 mouth).  Index 0 is on the
+*image* left, which is the *subject's right* side; FACS laterality (``L10`` = AU10 on the
+subject's left) therefore moves the image-right half of the face.  ``W`` is the face width, the
+distance between jaw points 0 and 16; every AU amplitude below is a percentage of ``W``.  Face
+axes: ``ex`` runs from the image-left eye centre to the image-right eye centre, ``ey`` is ``ex``
+turned by +90 degrees (down the face); "out" is away from the face's midline.
+
+Fifteen virtual points extend the 68 landmarks where FACS moves skin that has no landmark
+(indices 68–82): forehead above the outer and inner brow on each side (68/70, 69/71), glabella
+(72), mid forehead (73), cheek below each eye (74/75), nasolabial fold (76/77), chin boss (78),
+dimple lateral to each lip corner (79/80) and lower cheek (81/82).  A ring of 16 fixed anchors
+around the face bounds every displacement field.
+
+Displacement fields
+-------------------
+A field is given by displacements at control points and interpolated by normalised Gaussian
+(Shepard) weights, ``F(x) = sum_i w_i(x) d_i / (eps + sum_i w_i(x))`` with
+``w_i = exp(-|x - p_i|^2 / 2 s^2)``.  Unlike exact RBF interpolation it never overshoots (the
+field is a convex combination of the control displacements, shrunk towards 0 far from every
+point), so a still landmark next to a moving one (nose above a rising upper lip) stays still.
+Images are warped backwards, ``I'(x) = I(x - F(x))`` with ``cv2.remap``; the forward position
+of a point ``q`` solves ``x = q + F(x)`` (fixed-point iteration), which is how the ground-truth
+landmarks of every frame are computed, consistently with what was rendered.
+
+FACS Action Units (amplitude at apex, % of face width, intensity "C"; x = out, y = down)
+-----------------------------------------------------------------------------------------
+
+=====  ===========================  ======================================================
+AU     name                         landmarks moved -> direction (amplitude)
+=====  ===========================  ======================================================
+1      inner brow raiser            inner brow 20–21 / 22–23 up (2.6–3.2); brow middle 19/24
+                                    up (1.4); forehead above inner brow up (2.2); glabella up
+2      outer brow raiser            outer brow 17–18 / 25–26 up (3.0–3.2); 19/24 up (2.0);
+                                    forehead above outer brow up (2.2)
+4      brow lowerer                 brows down (0.8 outer .. 2.4 inner) and inner brows in
+                                    (1.2–1.6); glabella down (1.0); upper lids down (0.6–0.8)
+5      upper lid raiser             upper lids 37–38 / 43–44 up (1.8)
+6      cheek raiser                 cheek below the eye up (2.8); lower lids up (1.6–1.8);
+                                    outer eye corner up/out (0.8); nasolabial, dimple up
+7      lid tightener                lower lids up (1.6); upper lids down (0.8)
+9      nose wrinkler                alae 31–32 up (1.8–2.2); nose tip, lower bridge up;
+                                    nasolabial up (2.0); upper lip centre up (1.0); inner brow
+                                    and glabella down (1.2–1.4)
+10     upper lip raiser             upper lip 49–51 / 61–62 up (1.8–2.8); corners up (0.8);
+                                    nasolabial up (1.6); alae up (0.6)
+12     lip corner puller            corners 48 / 54 (60 / 64) out (2.4–2.8) and up (2.2–2.4);
+                                    neighbouring lip points half; dimple, nasolabial, cheek up
+14     dimpler                      corners in (1.8–2.0) and slightly up (0.6); dimple in (2.0)
+15     lip corner depressor         corners down (2.4–2.8) and slightly out; lower lip near the
+                                    corners down (1.6); dimple down (1.6)
+17     chin raiser                  chin boss up (3.0); lower lip 57–59 / 66–67 up (0.8–1.6);
+                                    jaw 7–8 up (0.6–1.0)
+20     lip stretcher                corners out (2.6–3.0) and slightly down; dimple out (1.6)
+23     lip tightener                corners in (1.2–1.4); upper lip down, lower lip up (0.6)
+24     lip pressor                  upper lip down, lower lip up (0.6–1.0), inner lips (0.4)
+25     lips part                    lower lip 57–59 / 66–67 down (1.4–2.6); upper inner lip up
+                                    (0.5–0.6); chin down (1.2)
+26     jaw drop                     lower lip, chin and jaw 4–8 down (0.6 .. 3.6)
+38     nostril dilator              alae out (0.8–1.6)
+40     nostril compressor           alae in (0.6–1.2)
+=====  ===========================  ======================================================
+
+The table gives the displacements imposed at the control points; the Shepard blend with the
+still neighbours moves the rendered landmarks by about 60–80 % of them.  Unilateral codes
+(``L``/``R``) move only that side (midline points at half amplitude).  The intensity letter
+scales the motion (:data:`INTENSITY_GAIN`), and so do a per-clip gain (0.8–1.2), a per-AU gain
+(0.85–1.15) and the global ``au_amplitude`` of :class:`merkit.data.synthetic.SyntheticConfig`
+(1.3).  With these defaults the largest landmark motion at apex is 0.5–6 % of the face width
+(median 2.6 %, about 2–3 px on the frames written): subtle, yet well above the sensor noise, so
+TV-L1 flow between onset and apex carries the class signal.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+#: Face width (jaw point 0 to 16, px) every template is resized to.
+TEMPLATE_FACE_WIDTH = 120.0
+
+#: The 68 landmarks + 15 virtual points (see the module docstring).
+N_LANDMARKS = 68
+N_POINTS = 83
+
+# Mirror permutation of the 68 iBUG points (image left <-> image right).
+_MIRROR_68 = (
+    list(range(16, -1, -1))
+    + list(range(26, 16, -1))
+    + [27, 28, 29, 30]
+    + [35, 34, 33, 32, 31]
+    + [45, 44, 43, 42, 47, 46]
+    + [39, 38, 37, 36, 41, 40]
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]
+    + [64, 63, 62, 61, 60, 67, 66, 65]
+)
+#: Index of each point's mirror image (68 landmarks + 15 virtual points).
+MIRROR: tuple[int, ...] = tuple(_MIRROR_68 + [70, 71, 68, 69, 72, 73, 75, 74, 77, 76, 78, 80, 79, 82, 81])
+
+#: Points on the midline (their own mirror).
+MIDLINE: frozenset[int] = frozenset(i for i, m in enumerate(MIRROR) if i == m)
+
+# AU -> ((image-left or midline point, dx out %W, dy down %W), ...); see the module table.
+AU_MOTIONS: dict[int, tuple[tuple[int, float, float], ...]] = {
+    1: ((21, 0.0, -3.2), (20, 0.0, -2.6), (19, 0.0, -1.4), (69, 0.0, -2.2), (72, 0.0, -1.0),
+        (73, 0.0, -1.0)),
+    2: ((17, 0.0, -3.0), (18, 0.0, -3.2), (19, 0.0, -2.0), (20, 0.0, -0.8), (68, 0.0, -2.2)),
+    4: ((21, -1.6, 2.4), (20, -1.2, 2.4), (19, -0.6, 2.0), (18, 0.0, 1.5), (17, 0.0, 0.8),
+        (69, -0.8, 1.2), (72, 0.0, 1.0), (37, 0.0, 0.6), (38, 0.0, 0.8)),
+    5: ((37, 0.0, -1.8), (38, 0.0, -1.8), (36, 0.0, -0.3), (39, 0.0, -0.3)),
+    6: ((41, 0.0, -1.8), (40, 0.0, -1.6), (36, 0.3, -0.8), (74, 0.0, -2.8), (76, 0.0, -1.0),
+        (79, 0.0, -0.8)),
+    7: ((41, 0.0, -1.6), (40, 0.0, -1.6), (37, 0.0, 0.8), (38, 0.0, 0.8), (36, 0.0, -0.3),
+        (39, 0.0, -0.3)),
+    9: ((31, 0.0, -2.2), (32, 0.0, -1.8), (33, 0.0, -1.2), (30, 0.0, -0.8), (29, 0.0, -0.6),
+        (28, 0.0, -0.4), (76, 0.0, -2.0), (50, 0.0, -1.0), (51, 0.0, -1.0), (21, -0.4, 1.2),
+        (72, 0.0, 1.4), (39, 0.0, -0.3)),
+    10: ((50, 0.0, -2.8), (51, 0.0, -2.4), (49, 0.0, -2.2), (61, 0.0, -2.0), (62, 0.0, -1.8),
+         (48, 0.0, -0.8), (60, 0.0, -0.8), (76, 0.0, -1.6), (31, 0.0, -0.6)),
+    12: ((48, 2.8, -2.4), (60, 2.4, -2.2), (49, 1.2, -1.2), (59, 1.2, -1.0), (61, 0.8, -0.8),
+         (67, 0.8, -0.8), (79, 1.4, -1.6), (76, 0.6, -1.0), (74, 0.3, -1.0)),
+    14: ((48, -2.0, -0.6), (60, -1.8, -0.6), (79, -2.0, -0.3), (49, -0.8, 0.0), (59, -0.8, 0.0)),
+    15: ((48, 0.4, 2.8), (60, 0.3, 2.4), (59, 0.2, 1.6), (49, 0.0, 0.8), (58, 0.0, 0.8),
+         (79, 0.0, 1.6)),
+    17: ((78, 0.0, -3.0), (57, 0.0, -1.6), (58, 0.0, -1.4), (59, 0.0, -0.8), (66, 0.0, -1.2),
+         (67, 0.0, -1.0), (8, 0.0, -1.0), (7, 0.0, -0.6)),
+    20: ((48, 3.0, 0.4), (60, 2.6, 0.4), (49, 1.0, 0.0), (59, 1.0, 0.2), (79, 1.6, 0.2)),
+    23: ((48, -1.4, 0.0), (60, -1.2, 0.0), (50, 0.0, 0.6), (51, 0.0, 0.6), (58, 0.0, -0.6),
+         (57, 0.0, -0.6)),
+    24: ((50, 0.0, 0.9), (51, 0.0, 1.0), (49, 0.0, 0.6), (58, 0.0, -0.9), (57, 0.0, -1.0),
+         (59, 0.0, -0.6), (62, 0.0, 0.4), (66, 0.0, -0.4)),
+    25: ((57, 0.0, 2.4), (58, 0.0, 2.2), (59, 0.0, 1.4), (66, 0.0, 2.6), (67, 0.0, 2.2),
+         (62, 0.0, -0.6), (61, 0.0, -0.5), (78, 0.0, 1.2)),
+    26: ((57, 0.0, 3.2), (58, 0.0, 3.0), (59, 0.0, 2.0), (66, 0.0, 3.4), (67, 0.0, 3.0),
+         (78, 0.0, 3.6), (8, 0.0, 3.6), (7, 0.0, 3.2), (6, 0.0, 2.4), (5, 0.0, 1.4),
+         (4, 0.0, 0.6)),
+    38: ((31, 1.6, 0.0), (32, 0.8, 0.0)),
+    40: ((31, -1.2, 0.0), (32, -0.6, 0.0)),
+}
+
+#: FACS intensity letter -> amplitude gain (no letter: 1.0).
+INTENSITY_GAIN: dict[str, float] = {"A": 0.65, "B": 0.8, "C": 0.95, "D": 1.1, "E": 1.25}
+
+#: Points each AU moves (image-left, midline and mirrored), for region-based checks.
+AU_REGIONS: dict[int, tuple[int, ...]] = {
+    au: tuple(sorted({p for p, _, _ in spec} | {MIRROR[p] for p, _, _ in spec}))
+    for au, spec in AU_MOTIONS.items()
+}
+
+
+
+def au_points(au: int, side: str = "") -> tuple[int, ...]:
+    """The model points (0–82) AU ``au`` moves on ``side`` (``""`` both, ``"L"``, ``"R"``)."""
+    spec = AU_MOTIONS[au]
+    points = {p for p, _, _ in spec if p in MIDLINE}
+    if side in ("", "R"):
+        points |= {p for p, _, _ in spec if p not in MIDLINE}
+    if side in ("", "L"):
+        points |= {MIRROR[p] for p, _, _ in spec if p not in MIDLINE}
+    return tuple(sorted(points))
+
+
+_EPS_WEIGHT = float(np.exp(-2.0))  # Shepard background weight: a point's weight at 2 sigma
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def face_axes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(ex, ey, W)``: unit face axes and face width from ``points`` ``(>=68, 2)``."""
+    left_eye = points[36:42].mean(axis=0)
+    right_eye = points[42:48].mean(axis=0)
+    ex = right_eye - left_eye
+    ex = ex / np.linalg.norm(ex)
+    ey = np.array([-ex[1], ex[0]])
+    width = float(np.linalg.norm(points[16] - points[0]))
+    return ex, ey, width
+
+
+def extend_landmarks(lm68: np.ndarray) -> np.ndarray:
+    """68 landmarks ``(68, 2)`` -> the 83 model points ``(83, 2)`` (virtual points appended)."""
+    p = np.asarray(lm68, dtype=np.float64)
+    ex, ey, w = face_axes(p)
+    up = -ey
+    brow_mid = (p[21] + p[22]) / 2
+    virtual = [
+        p[18] + 0.10 * w * up,  # 68 forehead above the image-left outer brow
+        p[20] + 0.10 * w * up,  # 69 forehead above the image-left inner brow
+        p[25] + 0.10 * w * up,  # 70
+        p[23] + 0.10 * w * up,  # 71
+        brow_mid + 0.01 * w * ey,  # 72 glabella
+        brow_mid + 0.12 * w * up,  # 73 mid forehead
+        (p[41] + p[48]) / 2 - 0.04 * w * ex,  # 74 cheek (image left)
+        (p[46] + p[54]) / 2 + 0.04 * w * ex,  # 75
+        (p[31] + p[48]) / 2 - 0.03 * w * ex,  # 76 nasolabial (image left)
+        (p[35] + p[54]) / 2 + 0.03 * w * ex,  # 77
+        (p[57] + p[8]) / 2,  # 78 chin boss
+        p[48] - 0.06 * w * ex,  # 79 dimple (image left)
+        p[54] + 0.06 * w * ex,  # 80
+        (p[4] + p[48]) / 2,  # 81 lower cheek (image left)
+        (p[12] + p[54]) / 2,  # 82
+    ]
+    return np.vstack([p, np.asarray(virtual)])
+
+
+def anchor_ring(points: np.ndarray, n: int = 16) -> np.ndarray:
+    """``(n, 2)`` fixed points on an ellipse (0.85 W x 1.05 W) around the face centre."""
+    ex, ey, w = face_axes(points)
+    centre = points[:68].mean(axis=0)
+    angles = np.arange(n) * (2 * np.pi / n)
+    return centre + np.outer(0.85 * w * np.cos(angles), ex) + np.outer(1.05 * w * np.sin(angles), ey)
+
+
+def mirror_points(points: np.ndarray, image_width: int) -> np.ndarray:
+    """Points of the horizontally flipped image, re-indexed so index 0 is image-left again."""
+    flipped = points.copy()
+    flipped[:, 0] = image_width - 1 - flipped[:, 0]
+    return flipped[list(MIRROR[: len(points)])]
+
+
+def au_displacements(
+    points: np.ndarray, aus: tuple[tuple[int, str, float], ...], amplitude: float = 1.0
+) -> np.ndarray:
+    """Apex displacements ``(83, 2)`` px of the model points for the AUs ``aus``.
+
+    ``points``: ``(83, 2)`` neutral model points; ``aus``: ``(au, side, gain)`` with side
+    ``""`` (both), ``"L"`` (subject's left = image right) or ``"R"``; ``amplitude`` scales all.
+    AUs without a motion model (none in the generator's plans) raise ``KeyError``.
+    """
+    ex, ey, w = face_axes(points)
+    disp = np.zeros_like(points, dtype=np.float64)
+    for au, side, gain in aus:
+        scale = amplitude * gain * w / 100.0
+        for index, dx, dy in AU_MOTIONS[au]:
+            if index in MIDLINE:
+                factor = 1.0 if side == "" else 0.5
+                disp[index] += factor * scale * (dy * ey)
+                continue
+            if side in ("", "R"):
+                disp[index] += scale * (-dx * ex + dy * ey)
+            if side in ("", "L"):
+                disp[MIRROR[index]] += scale * (dx * ex + dy * ey)
+    return disp
+
+
+# --------------------------------------------------------------------------- fields
+
+
+def shepard_field(
+    points: np.ndarray, disp: np.ndarray, shape: tuple[int, int], sigma: float, origin: float = 0.0
+) -> np.ndarray:
+    """Dense displacement field ``(H, W, 2)`` float32 from ``disp`` ``(N, 2)`` at ``points``.
+
+    Normalised Gaussian weights (see the module docstring); grid pixel ``(r, c)`` sits at
+    ``(c + origin, r + origin)``. Each point only touches a +-3 sigma window (weights there
+    are below 1 % of the background weight).
+    """
+    height, width = shape
+    num = np.zeros((height, width, 2), dtype=np.float64)
+    den = np.full((height, width), _EPS_WEIGHT, dtype=np.float64)
+    radius = 3.0 * sigma
+    for (px, py), d in zip(points - origin, disp, strict=True):
+        c0, c1 = max(int(np.floor(px - radius)), 0), min(int(np.ceil(px + radius)) + 1, width)
+        r0, r1 = max(int(np.floor(py - radius)), 0), min(int(np.ceil(py + radius)) + 1, height)
+        if c0 >= c1 or r0 >= r1:
+            continue
+        gx = np.exp(-((np.arange(c0, c1) - px) ** 2) / (2 * sigma**2))
+        gy = np.exp(-((np.arange(r0, r1) - py) ** 2) / (2 * sigma**2))
+        weight = np.outer(gy, gx)
+        den[r0:r1, c0:c1] += weight
+        if d[0] != 0.0 or d[1] != 0.0:
+            num[r0:r1, c0:c1] += weight[..., None] * d
+    return (num / den[..., None]).astype(np.float32)
+
+
+def sample(field: np.ndarray, pts: np.ndarray, origin: float = 0.0) -> np.ndarray:
+    """Bilinear samples ``(N, C)`` of ``field`` ``(H, W, C)`` at ``pts`` ``(N, 2)`` (clamped)."""
+    height, width = field.shape[:2]
+    x = np.clip(pts[:, 0] - origin, 0, width - 1.000001)
+    y = np.clip(pts[:, 1] - origin, 0, height - 1.000001)
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    f = field.astype(np.float64)
+    return (
+        f[y0, x0] * (1 - fx) * (1 - fy)
+        + f[y0, x0 + 1] * fx * (1 - fy)
+        + f[y0 + 1, x0] * (1 - fx) * fy
+        + f[y0 + 1, x0 + 1] * fx * fy
+    )
+
+
+def forward(points: np.ndarray, field: np.ndarray, scale: float = 1.0, origin: float = 0.0,
+            iterations: int = 12) -> np.ndarray:
+    """Where the backward warp ``I'(x) = I(x - scale * F(x))`` moves ``points``: ``x = q + sF(x)``."""
+    x = points.astype(np.float64).copy()
+    for _ in range(iterations):
+        x = points + scale * sample(field, x, origin)
+    return x
+
+
+# --------------------------------------------------------------------------- templates
+
+
+@dataclass(frozen=True)
+class Template:
+    """A face photo normalised to :data:`TEMPLATE_FACE_WIDTH`.
+
+    ``image``: ``(h, w, 3)`` float32 RGB in 0..255; ``landmarks``: ``(83, 2)`` model points;
+    ``face_mask``: ``(h, w)`` float32 in 0..1, soft mask of the face skin (forehead included);
+    ``inner_mask``: ``(h, w)`` soft mask of the inner face (brows to chin, cheek to cheek).
+    """
+
+    name: str
+    image: np.ndarray
+    landmarks: np.ndarray
+    face_mask: np.ndarray
+    inner_mask: np.ndarray
+
+
+def _source_photos() -> list[tuple[str, np.ndarray]]:
+    """The face photos installed packages ship: scikit-image's astronaut (Eileen Collins, NASA,
+    public domain) and matplotlib's Grace Hopper (US Navy, public domain)."""
+    import matplotlib.image as mpimg
+    import skimage.data
+    from matplotlib import cbook
+
+    hopper = mpimg.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    return [("astronaut", np.ascontiguousarray(skimage.data.astronaut()[..., :3])),
+            ("grace_hopper", np.ascontiguousarray(hopper[..., :3]))]
+
+
+def detect_landmarks(image: np.ndarray) -> np.ndarray:
+    """68 landmarks ``(68, 2)`` of the top-most face dlib's HOG detector finds in ``image``.
+
+    Deterministic (dlib's HOG detector and 68-point predictor from ``face_recognition_models``).
+    Raises ``ValueError`` when no face is found.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # face_recognition_models imports pkg_resources
+        import face_recognition
+
+    boxes = face_recognition.face_locations(image, number_of_times_to_upsample=1, model="hog")
+    if not boxes:
+        raise ValueError("no face found in a template photo; is dlib installed correctly?")
+    top_box = min(boxes, key=lambda b: b[0])
+    shapes = face_recognition.api._raw_face_landmarks(image, [top_box], model="large")
+    return np.array([[p.x, p.y] for p in shapes[0].parts()], dtype=np.float64)
+
+
+def _soft_hull(shape: tuple[int, int], pts: np.ndarray, blur: float) -> np.ndarray:
+    mask = np.zeros(shape, dtype=np.uint8)
+    hull = cv2.convexHull(np.round(pts).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 255)
+    mask = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), blur)
+    return mask
+
+
+def _make_template(name: str, photo: np.ndarray) -> Template:
+    lm = detect_landmarks(photo)
+    scale = TEMPLATE_FACE_WIDTH / float(np.linalg.norm(lm[16] - lm[0]))
+    h, w = photo.shape[:2]
+    size = (round(w * scale), round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    image = cv2.resize(photo, size, interpolation=interp).astype(np.float32)
+    lm = (lm + 0.5) * scale - 0.5
+    points = extend_landmarks(lm)
+    ex, ey, fw = face_axes(points)
+    skin = np.vstack([points[:17], points[17:27] - 0.16 * fw * ey])
+    face_mask = _soft_hull(image.shape[:2], skin, 0.05 * fw)
+    inner = np.vstack([points[[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]],
+                       points[17:27] - 0.03 * fw * ey])
+    centre = inner.mean(axis=0)
+    inner = centre + 0.9 * (inner - centre)
+    inner_mask = _soft_hull(image.shape[:2], inner, 0.04 * fw)
+    return Template(name, image, points, face_mask, inner_mask)
+
+
+@functools.lru_cache(maxsize=1)
+def load_templates() -> tuple[Template, ...]:
+    """The normalised templates (landmarks found once per process; deterministic)."""
+    return tuple(_make_template(name, photo) for name, photo in _source_photos())
+
+
+def align_to(source: Template, target: Template) -> np.ndarray:
+    """``source``'s photo warped onto ``target``'s face geometry: ``(h_t, w_t, 3)`` float32.
+
+    Piecewise-affine warp (scikit-image) over the 68 landmarks plus the anchor ring and the
+    image corners; only the inner face of the result is used (identity blending).
+    """
+    from skimage.transform import PiecewiseAffineTransform, warp
+
+    h, w = target.image.shape[:2]
+    hs, ws = source.image.shape[:2]
+
+    def frame(points: np.ndarray, hh: int, ww: int) -> np.ndarray:
+        corners = np.array([[0, 0], [ww - 1, 0], [0, hh - 1], [ww - 1, hh - 1]], dtype=np.float64)
+        return np.vstack([points[:68], anchor_ring(points), corners])
+
+    dst = frame(target.landmarks, h, w)
+    src = frame(source.landmarks, hs, ws)
+    # the corners do not correspond; map target corners through the ring's similarity instead
+    sim = cv2.estimateAffinePartial2D(dst[:84].astype(np.float32), src[:84].astype(np.float32))[0]
+    src[-4:] = dst[-4:] @ sim[:, :2].T + sim[:, 2]
+    # only the inner face is used: warp its bounding box (x0, y0 offset) to save time
+    ys, xs = np.nonzero(target.inner_mask > 1e-3)
+    x0, y0 = int(xs.min()), int(ys.min())
+    box_h, box_w = int(ys.max()) - y0 + 1, int(xs.max()) - x0 + 1
+    tform = PiecewiseAffineTransform.from_estimate(dst - (x0, y0), src)
+    if not tform:
+        raise RuntimeError(f"cannot align template {source.name} to {target.name}")
+    out = np.zeros((h, w, 3), dtype=np.float32)
+    part = warp(source.image / 255.0, tform, output_shape=(box_h, box_w), order=1, mode="edge")
+    out[y0:y0 + box_h, x0:x0 + box_w] = part * 255.0
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def aligned_pairs() -> dict[tuple[int, int], np.ndarray]:
+    """``{(i, j): template j warped onto template i}`` for every ordered pair ``i != j``."""
+    templates = load_templates()
+    return {
+        (i, j): align_to(templates[j], templates[i])
+        for i in range(len(templates))
+        for j in range(len(templates))
+        if i != j
+    }
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A synthetic subject's appearance (drawn by :func:`draw_identity`).
+
+    ``template``: index into :func:`load_templates`; ``blend``: weight of the other template's
+    inner face cross-dissolved in (0 = none); ``mirror``: flip horizontally; ``skin``: RGB gain
+    of the face skin; ``surround``: RGB gain of hair, clothes and background; ``shape``:
+    displacements ``(83, 2)`` in % of face width, face axes (x out = +x on the image right);
+    ``face_width``: face width as a fraction of the frame width; ``centre``: face centre as
+    fractions of (width, height); ``aspect``: vertical/horizontal scale; ``roll``: degrees;
+    ``light``: ``(gx, gy)`` illumination gradient across the frame; ``gain``, ``gamma``:
+    global photometry.
+    """
+
+    template: int
+    blend: float
+    mirror: bool
+    skin: tuple[float, float, float]
+    surround: tuple[float, float, float]
+    shape: tuple[tuple[float, float], ...]
+    face_width: float
+    centre: tuple[float, float]
+    aspect: float
+    roll: float
+    light: tuple[float, float]
+    gain: float
+    gamma: float
+
+
+# Shape perturbation groups: (points on the image left or midline, dx out, dy down) per unit.
+_SHAPE_GROUPS: dict[str, tuple[tuple[tuple[int, ...], float, float], ...]] = {
+    "eye_spacing": (((36, 37, 38, 39, 40, 41, 17, 18, 19, 20, 21, 68, 69), 1.0, 0.0),),
+    "brow_height": (((17, 18, 19, 20, 21, 68, 69), 0.0, -1.0), ((72, 73), 0.0, -0.6)),
+    "nose_length": (((31, 32, 33), 0.0, 1.0), ((30,), 0.0, 0.7), ((29,), 0.0, 0.35)),
+    "nose_width": (((31,), 1.0, 0.0), ((32,), 0.5, 0.0)),
+    "mouth_width": (((48, 60), 1.0, 0.0), ((49, 59, 61, 67), 0.5, 0.0)),
+    "mouth_drop": (((48, 49, 50, 51, 57, 58, 59, 60, 61, 62, 66, 67, 78, 79), 0.0, 1.0),),
+    "jaw_width": (((3, 4, 5, 81), 1.0, 0.0), ((2, 6), 0.6, 0.0), ((7,), 0.3, 0.0)),
+    "chin_length": (((8,), 0.0, 1.0), ((7, 78), 0.0, 0.8), ((6,), 0.0, 0.5)),
+}
+#: Largest shape offset per group, % of face width (drawn uniformly in +-range).  Ranges this
+#: wide move face_recognition's identity embedding of one template by about 0.5 (median).
+_SHAPE_RANGE: dict[str, float] = {
+    "eye_spacing": 6.0, "brow_height": 6.0, "nose_length": 8.0, "nose_width": 6.0,
+    "mouth_width": 8.0, "mouth_drop": 7.0, "jaw_width": 10.0, "chin_length": 10.0,
+}
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How a data set frames its faces: ranges the identities are drawn from."""
+
+    face_width: tuple[float, float]
+    centre_x: tuple[float, float]
+    centre_y: tuple[float, float]
+    light: float
+    gain: tuple[float, float]
+    gamma: tuple[float, float]
+    gray: bool
+
+
+def draw_identity(rng: np.random.Generator, framing: Framing, n_templates: int) -> Identity:
+    """A random subject appearance for a data set framed as ``framing``."""
+    template = int(rng.integers(n_templates))
+    blend = float(rng.uniform(0.0, 0.5))
+    shape = np.zeros((N_POINTS, 2))
+    for name, groups in _SHAPE_GROUPS.items():
+        value = rng.uniform(-1.0, 1.0) * _SHAPE_RANGE[name]
+        for points, dx, dy in groups:
+            for p in points:
+                shape[p] += (dx * value, dy * value)
+    # eye size: eye points radially about the eye centre (x: out from the centre line)
+    eye_scale = rng.uniform(-0.18, 0.18)
+    darkness = rng.uniform(0.0, 1.0) ** 1.3
+    warmth = rng.uniform(-0.06, 0.06)
+    skin = (1.08 - 0.50 * darkness + warmth, 1.04 - 0.56 * darkness, 1.0 - 0.60 * darkness - warmth)
+    surround = tuple(float(v) for v in rng.uniform(0.55, 1.35, size=3))
+    return Identity(
+        template=template,
+        blend=blend,
+        mirror=bool(rng.random() < 0.5),
+        skin=tuple(float(v) for v in skin),
+        surround=surround,  # type: ignore[arg-type]
+        shape=tuple((float(x), float(y)) for x, y in shape) + ((float(eye_scale), 0.0),),
+        face_width=float(rng.uniform(*framing.face_width)),
+        centre=(float(rng.uniform(*framing.centre_x)), float(rng.uniform(*framing.centre_y))),
+        aspect=float(rng.uniform(0.93, 1.07)),
+        roll=float(rng.normal(0.0, 2.5)),
+        light=(float(rng.uniform(-framing.light, framing.light)),
+               float(rng.uniform(-framing.light, framing.light))),
+        gain=float(rng.uniform(*framing.gain)),
+        gamma=float(rng.uniform(*framing.gamma)),
+    )
+
+
+@dataclass(frozen=True)
+class SubjectFace:
+    """A subject's texture (template space) and its model points: ``(h, w, 3)``, ``(83, 2)``."""
+
+    texture: np.ndarray
+    points: np.ndarray
+
+
+def subject_face(identity: Identity) -> SubjectFace:
+    """Blend, recolour and (optionally) mirror the identity's template."""
+    templates = load_templates()
+    base = templates[identity.template]
+    tex = base.image.copy()
+    if identity.blend > 0 and len(templates) > 1:
+        other = (identity.template + 1) % len(templates)
+        alpha = (identity.blend * base.inner_mask)[..., None]
+        tex = tex * (1 - alpha) + aligned_pairs()[(identity.template, other)] * alpha
+    mask = base.face_mask[..., None]
+    gains = mask * np.asarray(identity.skin, np.float32) + (1 - mask) * np.asarray(
+        identity.surround, np.float32
+    )
+    tex = np.clip(tex * gains, 0, 255).astype(np.float32)
+    points = base.landmarks.copy()
+    if identity.mirror:
+        tex = np.ascontiguousarray(tex[:, ::-1])
+        points = mirror_points(points, tex.shape[1])
+    return SubjectFace(tex, points)
+
+
+def _shape_displacements(identity: Identity, points: np.ndarray) -> np.ndarray:
+    """The identity's shape offsets ``(83, 2)`` in px at the frame-space model ``points``."""
+    ex, ey, w = face_axes(points)
+    shape = np.asarray(identity.shape[:N_POINTS])
+    disp = np.zeros_like(points)
+    for i in range(N_POINTS):
+        dx, dy = shape[i]
+        if dx == 0 and dy == 0:
+            continue
+        out = -ex if i not in MIDLINE else np.zeros(2)
+        disp[i] += w / 100.0 * (dx * out + dy * ey)
+        if i not in MIDLINE:
+            disp[MIRROR[i]] += w / 100.0 * (dx * ex + dy * ey)
+    eye_scale = identity.shape[N_POINTS][0]
+    for lo, hi in ((36, 42), (42, 48)):
+        centre = points[lo:hi].mean(axis=0)
+        disp[lo:hi] += eye_scale * (points[lo:hi] - centre)
+    return disp
+
+
+@dataclass(frozen=True)
+class ClipMotion:
+    """What moves in one clip.
+
+    ``aus``: ``(au, side, gain)``; ``profile``: ``(T,)`` expression amplitude per frame (0 at
+    onset, 1 at apex); ``jitter``: ``(dx, dy, dscale, droll)`` placement change of this clip
+    (fractions of the frame / degrees); ``head``: ``(T, 3)`` per-frame rigid motion
+    ``(tx px, ty px, roll deg)``; ``flicker``: ``(T,)`` global gain; ``noise``: sensor noise
+    sigma (grey levels); ``light``: extra illumination gradient of this clip.
+    """
+
+    aus: tuple[tuple[int, str, float], ...]
+    profile: np.ndarray
+    jitter: tuple[float, float, float, float]
+    head: np.ndarray
+    flicker: np.ndarray
+    noise: float
+    light: tuple[float, float]
+
+
+def _affine(identity: Identity, face: SubjectFace, size: tuple[int, int],
+            jitter: tuple[float, float, float, float]) -> np.ndarray:
+    """2x3 affine template -> frame (scale, aspect, roll, translation)."""
+    height, width = size
+    _, _, w = face_axes(face.points)
+    scale = identity.face_width * width * (1 + jitter[2]) / w
+    roll = np.deg2rad(identity.roll + jitter[3])
+    ex, ey, _ = face_axes(face.points)
+    centre = face.points[:68].mean(axis=0)
+    # template face axes -> frame axes, with the aspect applied along the face's own axes
+    basis = np.stack([ex, ey])  # rows: template axes
+    rot = np.array([[np.cos(roll), -np.sin(roll)], [np.sin(roll), np.cos(roll)]])
+    linear = rot @ np.diag([scale, scale * identity.aspect]) @ basis
+    target = np.array([(identity.centre[0] + jitter[0]) * width,
+                       (identity.centre[1] + jitter[1]) * height])
+    return np.hstack([linear, (target - linear @ centre)[:, None]])
+
+
+def _apply(affine: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    return pts @ affine[:, :2].T + affine[:, 2]
+
+
+def _rigid(centre: np.ndarray, tx: float, ty: float, roll_deg: float) -> np.ndarray:
+    a = np.deg2rad(roll_deg)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    return np.hstack([rot, (centre + np.array([tx, ty]) - rot @ centre)[:, None]])
+
+
+def render_clip(
+    identity: Identity,
+    face: SubjectFace,
+    motion: ClipMotion,
+    size: tuple[int, int],
+    rng: np.random.Generator,
+    *,
+    gray: bool,
+    amplitude: float = 1.0,
+    frames: slice | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render a clip -> ``(frames (T, H, W[, 3]) uint8 RGB or grey, landmarks (T, 68, 2))``.
+
+    Backward chain per output pixel ``x`` (see the module docstring): undo the head motion
+    ``u = R_t^-1 x``; undo the expression ``y = u - a_t F(u)``; undo the identity's shape
+    ``z = y - G(y)``; map to the template ``A^-1 z``.  ``frames`` renders a sub-range only
+    (the noise stream is drawn for all frames first, so a sub-range equals the full render).
+    """
+    height, width = size
+    n_frames = len(motion.profile)
+    affine = _affine(identity, face, size, motion.jitter)
+    placed = _apply(affine, face.points)
+    _, _, w_frame = face_axes(placed)
+    margin = 8
+    grid_shape = (height + 2 * margin, width + 2 * margin)
+    anchors = anchor_ring(placed)
+
+    # identity shape field G, defined around the placed template points
+    shape_disp = _shape_displacements(identity, placed)
+    g_field = shepard_field(np.vstack([placed, anchors]),
+                            np.vstack([shape_disp, np.zeros_like(anchors)]),
+                            grid_shape, 0.09 * w_frame, origin=-margin)
+    neutral = forward(placed, g_field, origin=-margin)  # subject's neutral points in the frame
+
+    # expression field F at apex, defined around the neutral points
+    au_disp = au_displacements(neutral, motion.aus, amplitude)
+    ring = anchor_ring(neutral)
+    f_field = shepard_field(np.vstack([neutral, ring]),
+                            np.vstack([au_disp, np.zeros_like(ring)]),
+                            grid_shape, 0.05 * w_frame, origin=-margin)
+
+    # template map of the subject image: y -> A^-1 (y - G(y)), on the margin grid
+    ys, xs = np.mgrid[0:grid_shape[0], 0:grid_shape[1]].astype(np.float64) - margin
+    inv = cv2.invertAffineTransform(affine)
+    zx = xs - g_field[..., 0]
+    zy = ys - g_field[..., 1]
+    sub_map = np.stack([inv[0, 0] * zx + inv[0, 1] * zy + inv[0, 2],
+                        inv[1, 0] * zx + inv[1, 1] * zy + inv[1, 2]], axis=-1).astype(np.float32)
+
+    # photometry: illumination field (scene-fixed), per-frame flicker, sensor noise
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    gx = identity.light[0] + motion.light[0]
+    gy = identity.light[1] + motion.light[1]
+    light = (1 + gx * (xx / width - 0.5) + gy * (yy / height - 0.5)) * identity.gain
+    channels = 1 if gray else 3
+    noise = rng.standard_normal((n_frames, height, width, channels), dtype=np.float32)
+
+    centre = neutral[:68].mean(axis=0)
+    gxs, gys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    selected = range(n_frames)[frames] if frames is not None else range(n_frames)
+    out_frames = []
+    out_points = []
+    for t in selected:
+        a = float(motion.profile[t])
+        rigid = _rigid(centre, *motion.head[t])
+        rinv = cv2.invertAffineTransform(rigid).astype(np.float32)
+        ux = rinv[0, 0] * gxs + rinv[0, 1] * gys + rinv[0, 2]
+        uy = rinv[1, 0] * gxs + rinv[1, 1] * gys + rinv[1, 2]
+        fu = cv2.remap(f_field, ux + margin, uy + margin, cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
+        yx = ux - a * fu[..., 0] + margin
+        yy_ = uy - a * fu[..., 1] + margin
+        src = cv2.remap(sub_map, yx, yy_, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        img = cv2.remap(face.texture, src[..., 0], src[..., 1], cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REFLECT_101)
+        if gray:
+            img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None]
+        img = 255.0 * np.power(np.clip(img / 255.0, 0, 1), identity.gamma)
+        img = img * (light * motion.flicker[t])[..., None] + motion.noise * noise[t]
+        img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+        out_frames.append(img[..., 0] if gray else img)
+        pts = forward(neutral[:68], f_field, scale=a, origin=-margin)
+        out_points.append(_apply(rigid, pts))
+    return np.stack(out_frames), np.stack(out_points).astype(np.float32)

@@ -1,0 +1,1069 @@
+"""The embedded synthetic micro-expression data set, written in the CASME II and SAMM layouts.
+
+The real data sets are licensed and never shipped, so merkit generates a stand-in whose ground
+truth (subject, onset / apex / offset, AUs, objective class, per-frame landmarks) is known
+exactly, written in the folders and spreadsheets the loaders of :mod:`merkit.data.casme2` and
+:mod:`merkit.data.samm` read, so everything downstream runs on it unchanged.  **Numbers
+obtained on it are not results on CASME II / SAMM.**
+
+Usage::
+
+    from merkit.data import synthetic
+    out = synthetic.generate("data/synthetic/full", seed=0, scale="full")   # no-op if done
+    table = synthetic.plan("full", seed=0)        # the clip table, without rendering
+    truth = synthetic.load_ground_truth(out)      # + per-frame landmarks
+
+    python -m merkit.data.synthetic [--out DIR] [--scale full|smoke] [--seed 0] [--jobs 2]
+
+Layout written under ``out_dir``::
+
+    CASME2/CASME2-coding-20140508.xlsx        Subject (int), Filename, (blank), OnsetFrame,
+                                              ApexFrame ("/" for a few clips), OffsetFrame,
+                                              (blank), Action Units, Estimated Emotion
+    CASME2/CASME2-ObjectiveClasses.xlsx       Subject ("sub01"), Filename, Objective Class
+    CASME2/CASME2_RAW_selected/sub01/EP02_01f/img46.jpg          colour
+    SAMM/SAMM_Micro_FACS_Codes_v2.xlsx        13 preamble rows, header on row 14: Subject (6 or
+                                              "006"), Filename, Inducement Code, Onset Frame,
+                                              Apex Frame, Offset Frame, Duration, Type, Action
+                                              Units, Estimated Emotion, Objective Classes, Notes
+    SAMM/006/006_1_2/006_05562.jpg            grayscale, 5-digit frame numbers
+    ground_truth.json                         every clip (incl. true apex, AU laterality and
+                                              intensity, first/last frame written, identity)
+    landmarks.npy                             float32 (n_frames_total, 68, 2) (x, y) of every
+                                              frame written, clips in ground_truth.json order
+    FINGERPRINT.json                          written last: version, seed, scale, config hash,
+                                              size + SHA-256 of every file, data fingerprint
+
+Counts (:func:`plan`)
+---------------------
+``scale="full"``: CASME-like 255 clips of 26 subjects (``sub01``..``sub26``), of which the
+MEGC 2018 classes I–V are 185 clips with 25/15/99/26/20 per class (MER-auGCN Table II), plus
+15 class VI and 55 class VII clips; SAMM-like 159 clips of 32 subjects (``006``..``037``, as the
+real ids), of which I–V are 68 clips of exactly 21 subjects with 24/13/20/8/3 per class, plus 26
+class VI and 65 class VII clips (11 subjects have VI/VII clips only, so the class filter also
+changes the subject count).  The VI/VII split is our choice (Table II gives only I–V).
+``scale="smoke"``: 4 CASME-like subjects (14 clips) and 3 SAMM-like subjects (10 clips, one of
+them with VI/VII clips only); every class I–VII occurs in both, each data set has at least two
+subjects with class I–V clips.
+
+AUs: each I–V clip draws a combination of its class from MER-auGCN Table I
+(:data:`merkit.facs.TABLE_I`); ``objective_class(aus) == class`` holds for every I–V clip (an
+extra AU14 is added to some, which keeps the class).  The CASME-like half never uses AU23, 24,
+26 or 40 and the SAMM-like half never AU38 or 40, as the paper says of the real sets (Sec.
+III-A).  Class VI clips are fear-like (1+2+4, 20) and class VII clips contempt-like (14, 12+14
+one-sided) or other; the label is the generator's, not :func:`~merkit.facs.objective_class`'s.
+AUs are added to VI/VII clips until each Table VII AU (1, 2, 4, 9, 12, 14, 17) has at least
+six positive clips per data set at full scale.  AU cells use the real forms: CASME ``"4+L10"``,
+``"R12"``, ``"1+2"`` (a bare single AU sometimes stored as a number); SAMM ``"R12 + R15"``,
+``"R14A"``, ``"4+7"`` and, once at full scale, ``"12 or 14"`` (a class I clip showing both).
+
+Timing: onset..offset spans 8–20 frames, apex at 30–60 % of it, with 1–3 extra frames before
+onset and after offset.  A few CASME-like clips (4 %) have ApexFrame ``"/"``; their true apex is
+the middle frame ``(onset + offset) // 2`` with ``onset + offset`` even, so it equals both the
+loaders' estimate and ``round((onset + offset) / 2)``.
+
+Faces and motion: see :mod:`merkit.data._face_model` (templates from the public-domain photos
+that scikit-image and matplotlib ship, per-subject identity, the AU motion table, rendering).
+CASME-like frames are colour 170 x 200 (H x W), faces 40–50 % of the width, flat lighting;
+SAMM-like frames grayscale 200 x 200, faces 52–62 % of the width, brighter, gamma < 1, more
+noise: a domain shift between the halves.  Per clip: placement jitter, a raised-cosine
+onset -> apex -> offset profile, small rigid head sway (AR(1), std 0.15 px and 0.05 deg),
+global flicker (0.6 %), Gaussian sensor noise, JPEG quality 92.  At generation dlib's HOG detector (the
+preprocessing default) must find the face in every subject's neutral frame and every clip's
+onset frame; otherwise the identity / the clip's placement is redrawn (deterministically).
+
+Determinism and atomicity
+-------------------------
+Every random draw comes from a ``numpy.random.Generator`` seeded by ``(seed, CRC32 of a name)``
+(plan, subject identity, clip), so the bytes do not depend on the number of workers or their
+order; JPEG quality and the spreadsheets' zip timestamps and document dates are fixed.  The
+data set is written into a temporary sibling folder, ``FINGERPRINT.json`` is written last, then
+the folder is renamed into place (replacing an older synthetic set there), so an interrupted
+run never leaves a folder that looks complete (its temporary folder is removed, or by the next
+run if the process was killed).  Concurrent calls serialise on a lock file ``.<name>.lock``
+beside ``out_dir`` (POSIX), so the set is built once and the others find it complete.  ``generate`` returns at once when ``out_dir``
+already holds a complete set with the same generator version, seed, scale and configuration
+(each listed file present with its recorded size; ``verify=True`` re-hashes them).  A folder
+without ``FINGERPRINT.json`` that is not empty is never overwritten (it could be real data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import uuid
+import warnings
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from merkit import paths
+from merkit.facs import TABLE_VII_AUS, objective_class
+from merkit.io import atomic_write, file_fingerprint, read_json, stable_hash, to_json, write_json
+
+Scale = Literal["full", "smoke"]
+
+#: Bump when the bytes written for a given (seed, scale, config) change.
+GENERATOR_VERSION = "1"
+
+MARKER = "FINGERPRINT.json"
+GROUND_TRUTH = "ground_truth.json"
+LANDMARKS = "landmarks.npy"
+CASME_DIR, SAMM_DIR = "CASME2", "SAMM"
+CASME_CODING = "CASME2-coding-20140508.xlsx"
+CASME_OBJECTIVE = "CASME2-ObjectiveClasses.xlsx"
+CASME_FRAMES = "CASME2_RAW_selected"
+SAMM_FILE = "SAMM_Micro_FACS_Codes_v2.xlsx"
+SAMM_HEADER_ROW = 14
+_OWN_ENTRIES = frozenset({CASME_DIR, SAMM_DIR, GROUND_TRUTH, LANDMARKS, MARKER})
+
+DATASETS: tuple[str, ...] = ("casme2", "samm")
+
+#: Clips per objective class (1–7) per data set and scale.
+CLASS_COUNTS: dict[str, dict[str, dict[int, int]]] = {
+    "full": {
+        "casme2": {1: 25, 2: 15, 3: 99, 4: 26, 5: 20, 6: 15, 7: 55},
+        "samm": {1: 24, 2: 13, 3: 20, 4: 8, 5: 3, 6: 26, 7: 65},
+    },
+    "smoke": {
+        "casme2": {1: 2, 2: 2, 3: 3, 4: 2, 5: 2, 6: 1, 7: 2},
+        "samm": {1: 2, 2: 1, 3: 2, 4: 1, 5: 1, 6: 1, 7: 2},
+    },
+}
+
+#: (subjects with class I–V clips, subjects with VI/VII clips only) per data set and scale.
+SUBJECT_COUNTS: dict[str, dict[str, tuple[int, int]]] = {
+    "full": {"casme2": (26, 0), "samm": (21, 11)},
+    "smoke": {"casme2": (4, 0), "samm": (2, 1)},
+}
+
+#: AUs each half never shows (MER-auGCN Sec. III-A on the real sets).
+EXCLUDED_AUS: dict[str, frozenset[int]] = {
+    "casme2": frozenset({23, 24, 26, 40}),
+    "samm": frozenset({38, 40}),
+}
+
+#: Relative weights of the Table I combinations drawn per class (simple combinations dominate,
+#: as in the real sets).  Every key is a Table I combination of that class.
+COMBO_WEIGHTS: dict[int, dict[tuple[int, ...], float]] = {
+    1: {(12,): 4, (6, 12): 3, (6, 7, 12): 1, (7, 12): 1, (6,): 1},
+    2: {(1, 2): 4, (5,): 1, (25,): 1, (1, 2, 25): 1, (25, 26): 1, (5, 24): 1},
+    3: {(4,): 4, (4, 7): 3, (23,): 1, (4, 5): 1, (4, 5, 7): 0.5, (17, 24): 1, (4, 6, 7): 0.5,
+        (4, 38): 0.5},
+    4: {(10,): 2, (9,): 2, (4, 9): 2, (4, 40): 0.5, (4, 5, 40): 0.3, (4, 7, 9): 1, (4, 9, 17): 1,
+        (4, 7, 10): 1, (4, 5, 7, 9): 0.5, (7, 10): 1},
+    5: {(1,): 1, (15,): 2, (1, 4): 2, (6, 15): 1, (15, 17): 2},
+    6: {(1, 2, 4): 3, (1, 2, 4, 20): 1, (4, 20): 1, (20,): 1, (1, 2, 4, 5): 1},
+    7: {(14,): 3, (12, 14): 2, (14, 17): 1, (4, 14): 1, (17,): 1, (9, 14): 0.5, (2, 14): 0.5},
+}
+
+#: Estimated emotion per class: (usual, alternatives); lower case for CASME II, capitalised for
+#: SAMM as in the real sheets.
+EMOTIONS: dict[str, dict[int, tuple[str, ...]]] = {
+    "casme2": {1: ("happiness", "repression"), 2: ("surprise", "others"),
+               3: ("others", "disgust", "repression"), 4: ("disgust", "others"),
+               5: ("sadness", "fear", "others"), 6: ("fear", "others"),
+               7: ("others", "repression")},
+    "samm": {1: ("Happiness", "Other"), 2: ("Surprise", "Other"), 3: ("Anger", "Other"),
+             4: ("Disgust", "Other"), 5: ("Sadness", "Other"), 6: ("Fear", "Other"),
+             7: ("Contempt", "Other")},
+}
+
+_SIDED_AUS = frozenset({10, 12, 14, 15, 20})
+_HEAD_RHO = 0.8
+_INTENSITIES = ("A", "B", "C", "D", "E")
+_INTENSITY_P = (0.2, 0.3, 0.3, 0.15, 0.05)
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """How the synthetic frames are rendered (hashed into the fingerprint, except ``n_jobs``).
+
+    ``casme_size`` / ``samm_size``: frame ``(height, width)``; ``clip_frames``: range of
+    onset..offset lengths (inclusive); ``pad_frames``: range of extra frames written before onset
+    and after offset; ``au_amplitude``: global gain on the AU motion table of
+    :mod:`merkit.data._face_model` (1.3: the landmarks move 2–3.5 % of the face width at apex);
+    ``noise``: sensor noise sigma in grey levels (SAMM-like x1.3); ``flicker``: per-frame global
+    gain sigma; ``head_motion``: rigid head sway gain (1.0: AR(1) sway of std 0.15 px
+    and 0.05 deg); ``jpeg_quality``; ``detect_check``: redraw identities / placements until
+    dlib's HOG detector finds the face on every onset frame; ``n_jobs``: worker processes
+    (the bytes do not depend on it).
+    """
+
+    casme_size: tuple[int, int] = (170, 200)
+    samm_size: tuple[int, int] = (200, 200)
+    clip_frames: tuple[int, int] = (8, 20)
+    pad_frames: tuple[int, int] = (1, 3)
+    au_amplitude: float = 1.3
+    noise: float = 1.5
+    flicker: float = 0.006
+    head_motion: float = 1.0
+    jpeg_quality: int = 92
+    detect_check: bool = True
+    n_jobs: int = field(default=2, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("casme_size", "samm_size"):
+            h, w = getattr(self, name)
+            if h < 64 or w < 64:
+                raise ValueError(f"SyntheticConfig.{name}={(h, w)}: frames must be >= 64 x 64")
+        lo, hi = self.clip_frames
+        if not 5 <= lo <= hi:
+            raise ValueError(f"SyntheticConfig.clip_frames={self.clip_frames}: need 5 <= lo <= hi")
+        if not 0 <= self.pad_frames[0] <= self.pad_frames[1]:
+            raise ValueError(f"SyntheticConfig.pad_frames={self.pad_frames}: need 0 <= lo <= hi")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError("SyntheticConfig.jpeg_quality must be in 1..100")
+
+    def key(self) -> dict[str, Any]:
+        """The fields that change the bytes written (everything but ``n_jobs``)."""
+        out = dataclasses.asdict(self)
+        out.pop("n_jobs")
+        return out
+
+
+class SyntheticDataError(RuntimeError):
+    """The synthetic data set cannot be generated or read; the message says what to do."""
+
+
+# --------------------------------------------------------------------------- randomness
+
+
+def _rng(seed: int, *names: object) -> np.random.Generator:
+    """A Generator seeded by ``seed`` and the CRC32 of ``names`` (stable across processes)."""
+    words = [int(seed) & 0xFFFFFFFF]
+    for name in names:
+        words.append(zlib.crc32(str(name).encode("utf-8")) if not isinstance(name, int) else name)
+    return np.random.default_rng(words)
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def _check_scale(scale: str) -> None:
+    if scale not in CLASS_COUNTS:
+        raise ValueError(f"scale must be one of {sorted(CLASS_COUNTS)}, not {scale!r}")
+
+
+def _combos(dataset: str, cls: int) -> tuple[list[tuple[int, ...]], np.ndarray]:
+    excluded = EXCLUDED_AUS[dataset]
+    items = [(c, w) for c, w in COMBO_WEIGHTS[cls].items() if not set(c) & excluded]
+    weights = np.array([w for _, w in items], dtype=float)
+    return [c for c, _ in items], weights / weights.sum()
+
+
+def _split(rng: np.random.Generator, total: int, n: int, minimum: int) -> np.ndarray:
+    """``total`` items over ``n`` bins, at least ``minimum`` each, uneven (Dirichlet weights)."""
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    if total < n * minimum:
+        raise ValueError(f"cannot spread {total} clips over {n} subjects with {minimum} each")
+    weights = rng.dirichlet(np.full(n, 1.5))
+    return minimum + rng.multinomial(total - n * minimum, weights)
+
+
+def _subject_ids(dataset: str, scale: str, rng: np.random.Generator) -> tuple[list[int], list[int]]:
+    main, extra = SUBJECT_COUNTS[scale][dataset]
+    if dataset == "casme2":
+        return list(range(1, main + 1)), list(range(main + 1, main + extra + 1))
+    pool = np.arange(6, 38)  # real SAMM ids: 006..037
+    chosen = rng.permutation(pool)[: main + extra]
+    return sorted(int(i) for i in chosen[:main]), sorted(int(i) for i in chosen[main:])
+
+
+def _assign_classes(dataset: str, scale: str, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """``(subject id, class)`` per clip: classes I–V over the main subjects (each at least one,
+    uneven), VI/VII over every subject (each VI/VII-only subject at least one)."""
+    counts = CLASS_COUNTS[scale][dataset]
+    main_ids, extra_ids = _subject_ids(dataset, scale, rng)
+    core = list(rng.permutation([c for c in (1, 2, 3, 4, 5) for _ in range(counts[c])]))
+    other = list(rng.permutation([c for c in (6, 7) for _ in range(counts[c])]))
+    if len(other) < len(extra_ids):
+        raise ValueError(f"{dataset}: fewer VI/VII clips than VI/VII-only subjects")
+    per_main = _split(rng, len(core), len(main_ids), 1)
+    weights = rng.dirichlet(np.full(len(main_ids) + len(extra_ids), 1.5))
+    per_other = np.array([0] * len(main_ids) + [1] * len(extra_ids), dtype=int)
+    per_other += rng.multinomial(len(other) - len(extra_ids), weights)
+    out: list[tuple[int, int]] = []
+    for ids, classes, sizes in ((main_ids, core, per_main),
+                                (main_ids + extra_ids, other, per_other)):
+        pos = 0
+        for sid, n in zip(ids, sizes, strict=True):
+            out += [(sid, int(c)) for c in classes[pos:pos + n]]
+            pos += n
+    assert len(out) == sum(counts.values())
+    return out
+
+
+def _draw_aus(dataset: str, scale: str, classes: Sequence[int],
+              rng: np.random.Generator) -> tuple[list[set[int]], int | None]:
+    """AU sets per clip (Table I combination of the class, sometimes + AU14; VI/VII topped up so
+    every Table VII AU has enough positives) and the index of the "12 or 14" clip, if any."""
+    sets: list[set[int]] = []
+    for cls in classes:
+        combos, weights = _combos(dataset, cls)
+        aus = set(combos[int(rng.choice(len(combos), p=weights))])
+        if cls <= 5 and rng.random() < 0.08 and objective_class(aus | {14}) == cls:
+            aus.add(14)
+        sets.append(aus)
+    target = 6 if scale == "full" else 1
+    free = [i for i, cls in enumerate(classes) if cls >= 6]
+    order = [free[int(k)] for k in rng.permutation(len(free))]
+    cursor = 0
+    for au in TABLE_VII_AUS:
+        have = sum(au in aus for aus in sets)
+        for _ in range(4 * len(order)):
+            if have >= target:
+                break
+            aus = sets[order[cursor % len(order)]]
+            cursor += 1
+            if au not in aus and len(aus) < 4:
+                aus.add(au)
+                have += 1
+    or_clip = None
+    if dataset == "samm" and scale == "full":  # one class I clip coded "12 or 14"
+        firsts = [i for i, cls in enumerate(classes) if cls == 1]
+        or_clip = firsts[int(rng.integers(len(firsts)))]
+        sets[or_clip] = {12, 14}
+    return sets, or_clip
+
+
+def _clip_name(dataset: str, sid: int, names: set[str], rng: np.random.Generator) -> tuple[str, int | None]:
+    """A new clip name for subject ``sid`` (``EP02_01f`` / ``006_1_2``) and SAMM's inducement code."""
+    if dataset == "casme2":
+        episode = int(rng.integers(1, 20))
+        k = sum(1 for n in names if n.startswith(f"EP{episode:02d}_")) + 1
+        return f"EP{episode:02d}_{k:02d}" + ("f" if rng.random() < 0.35 else ""), None
+    inducement = int(rng.integers(1, 8))
+    k = sum(1 for n in names if n.startswith(f"{sid:03d}_{inducement}_")) + 1
+    return f"{sid:03d}_{inducement}_{k}", inducement
+
+
+def _timing(dataset: str, estimated: bool, config: SyntheticConfig,
+            rng: np.random.Generator) -> tuple[int, int, int, int, int]:
+    """``(first, onset, apex, offset, last)`` frame numbers of one clip."""
+    length = int(rng.integers(config.clip_frames[0], config.clip_frames[1] + 1))
+    pre, post = (int(v) for v in rng.integers(config.pad_frames[0], config.pad_frames[1] + 1,
+                                              size=2))
+    first = int(rng.integers(1, 121)) if dataset == "casme2" else int(rng.integers(1000, 9001))
+    onset = first + pre
+    offset = onset + length - 1
+    apex = onset + int(np.clip(round(rng.uniform(0.3, 0.6) * (length - 1)), 1, length - 2))
+    if estimated:  # ApexFrame "/": the true apex is the middle frame, with an even sum
+        offset += (onset + offset) % 2
+        apex = (onset + offset) // 2
+    return first, onset, apex, offset, offset + post
+
+
+def _au_cell(dataset: str, cls: int, aus: tuple[int, ...], or_form: bool,
+             rng: np.random.Generator) -> tuple[tuple[tuple[int, str, str], ...], Any]:
+    """``(spec, cell)``: laterality / intensity per AU and the AU cell in the sheet's style."""
+    if or_form:
+        return ((12, "", ""), (14, "", "")), "12 or 14"
+    contempt = cls == 7 and rng.random() < 0.7  # contempt: one-sided 12 / 14
+    contempt_side = "L" if rng.random() < 0.5 else "R"
+    spec = []
+    for au in aus:
+        side = ""
+        if contempt and au in (12, 14):
+            side = contempt_side
+        elif au in _SIDED_AUS and rng.random() < 0.2 or au in (1, 2, 4) and rng.random() < 0.03:
+            side = "L" if rng.random() < 0.5 else "R"
+        intensity = ""
+        if dataset == "samm" and rng.random() < 0.5:
+            intensity = str(rng.choice(_INTENSITIES, p=_INTENSITY_P))
+        spec.append((au, side, intensity))
+    tokens = [f"{side}{au}{level}" for au, side, level in spec]
+    if dataset == "casme2":
+        cell: Any = "+".join(tokens)
+        if len(spec) == 1 and not spec[0][1] and rng.random() < 0.5:
+            cell = int(spec[0][0])  # a bare number cell, as Excel stores "4"
+    else:
+        cell = (" + " if rng.random() < 0.6 else "+").join(tokens)
+    return tuple(spec), cell
+
+
+def _plan_dataset(dataset: str, scale: str, seed: int, config: SyntheticConfig) -> list[dict]:
+    rng = _rng(seed, "plan", scale, dataset)
+    assignments = _assign_classes(dataset, scale, rng)
+    aus_sets, or_clip = _draw_aus(dataset, scale, [c for _, c in assignments], rng)
+    n_estimated = max(1, round(0.04 * len(assignments))) if dataset == "casme2" else 0
+    estimated = {int(i) for i in rng.choice(len(assignments), size=n_estimated, replace=False)}
+    rows: list[dict] = []
+    names: dict[int, set[str]] = {}
+    for index, ((sid, cls), aus_set) in enumerate(zip(assignments, aus_sets, strict=True)):
+        clip, inducement = _clip_name(dataset, sid, names.setdefault(sid, set()), rng)
+        names[sid].add(clip)
+        first, onset, apex, offset, last = _timing(dataset, index in estimated, config, rng)
+        aus = tuple(sorted(aus_set))
+        spec, cell = _au_cell(dataset, cls, aus, index == or_clip, rng)
+        gains = tuple(float(v) for v in rng.uniform(0.85, 1.15, size=len(spec)))
+        choices = EMOTIONS[dataset][cls]
+        emotion = choices[0] if rng.random() < 0.8 else choices[int(rng.integers(len(choices)))]
+        subject_cell: Any = sid
+        if dataset == "samm" and rng.random() < 0.5:
+            subject_cell = f"{sid:03d}"  # SAMM stores 6 in some rows and "006" in others
+        folder = f"sub{sid:02d}" if dataset == "casme2" else f"{sid:03d}"
+        rows.append({
+            "dataset": dataset, "subject": f"{dataset}/{folder}", "subject_id": sid,
+            "subject_cell": subject_cell, "folder": folder, "clip": clip,
+            "first_frame": first, "onset": onset, "apex": apex, "offset": offset,
+            "last_frame": last, "apex_estimated": index in estimated, "aus": aus,
+            "au_spec": spec, "au_gains": gains, "aus_cell": cell, "objective_class": cls,
+            "emotion": emotion, "inducement": inducement,
+            "amplitude": float(rng.uniform(0.8, 1.2)),
+        })
+    return rows
+
+
+def plan(scale: Scale = "full", seed: int = 0, config: SyntheticConfig | None = None) -> pd.DataFrame:
+    """The clip table of the synthetic set, without rendering anything (fast).
+
+    One row per clip, sorted by dataset, subject, clip.  Columns: ``dataset``, ``subject``
+    (``"casme2/sub01"``), ``subject_id`` (int), ``subject_cell`` (the Subject cell as written),
+    ``folder``, ``clip``, ``first_frame``, ``onset``, ``apex`` (true apex), ``offset``,
+    ``last_frame``, ``apex_estimated`` (the sheet holds ``"/"``), ``aus`` (sorted tuple),
+    ``au_spec`` (``(au, side, intensity)`` per AU), ``au_gains``, ``aus_cell`` (the AU cell as
+    written), ``objective_class``, ``emotion``, ``inducement`` (SAMM), ``amplitude``.
+    """
+    _check_scale(scale)
+    config = config or SyntheticConfig()
+    rows = [r for d in DATASETS for r in _plan_dataset(d, scale, seed, config)]
+    df = pd.DataFrame(rows)
+    df = df.sort_values(["dataset", "subject", "clip"], kind="stable").reset_index(drop=True)
+    for cls_row in df.itertuples():
+        if cls_row.objective_class <= 5 and objective_class(cls_row.aus) != cls_row.objective_class:
+            raise AssertionError(f"plan bug: {cls_row.clip} {cls_row.aus} is not class "
+                                 f"{cls_row.objective_class} by Table I")
+    return df
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+@dataclass(frozen=True)
+class _Style:
+    size: tuple[int, int]
+    framing: Any
+    noise: float
+    gray: bool
+
+
+def _style(dataset: str, config: SyntheticConfig) -> _Style:
+    from merkit.data import _face_model as fm
+
+    if dataset == "casme2":
+        framing = fm.Framing(face_width=(0.40, 0.50), centre_x=(0.44, 0.56), centre_y=(0.52, 0.60),
+                             light=0.15, gain=(0.90, 1.05), gamma=(0.95, 1.05), gray=False)
+        return _Style(config.casme_size, framing, config.noise, False)
+    framing = fm.Framing(face_width=(0.52, 0.62), centre_x=(0.45, 0.55), centre_y=(0.50, 0.56),
+                         light=0.10, gain=(1.05, 1.20), gamma=(0.75, 0.90), gray=True)
+    return _Style(config.samm_size, framing, 1.3 * config.noise, True)
+
+
+def _profile(first: int, onset: int, apex: int, offset: int, last: int) -> np.ndarray:
+    """Expression amplitude per frame ``first..last``: 0 outside onset..offset, raised cosine
+    rising to 1 at apex and falling back to 0 at offset."""
+    n = np.arange(first, last + 1, dtype=np.float64)
+    out = np.zeros_like(n)
+    rise = (n >= onset) & (n <= apex)
+    out[rise] = 0.5 * (1 - np.cos(np.pi * (n[rise] - onset) / (apex - onset)))
+    fall = (n > apex) & (n <= offset)
+    out[fall] = 0.5 * (1 + np.cos(np.pi * (n[fall] - apex) / (offset - apex)))
+    return out
+
+
+def _motion(row: dict, config: SyntheticConfig, style: _Style, seed: int, attempt: int) -> Any:
+    from merkit.data import _face_model as fm
+
+    rng = _rng(seed, "motion", row["subject"], row["clip"], attempt)
+    n = row["last_frame"] - row["first_frame"] + 1
+    # head sway: an AR(1) (Ornstein-Uhlenbeck) process from rest, stationary std 0.15 px / 0.05
+    # deg, correlation 0.8 per frame; it sways but does not drift away like a random walk
+    sigma = np.array([0.15, 0.15, 0.05]) * config.head_motion
+    kicks = rng.normal(0.0, 1.0, size=(n, 3)) * sigma * np.sqrt(1 - _HEAD_RHO**2)
+    head = np.zeros((n, 3))
+    for t in range(1, n):
+        head[t] = _HEAD_RHO * head[t - 1] + kicks[t]
+    spec = row["au_spec"]
+    gains = row["au_gains"]
+    aus = tuple(
+        (au, side, fm.INTENSITY_GAIN.get(level, 1.0) * gain * row["amplitude"])
+        for (au, side, level), gain in zip(spec, gains, strict=True)
+    )
+    jitter = (float(rng.uniform(-0.03, 0.03)), float(rng.uniform(-0.03, 0.03)),
+              float(rng.uniform(-0.04, 0.04)), float(rng.normal(0.0, 1.0)))
+    return fm.ClipMotion(
+        aus=aus,
+        profile=_profile(row["first_frame"], row["onset"], row["apex"], row["offset"],
+                         row["last_frame"]),
+        jitter=jitter,
+        head=head,
+        flicker=1.0 + rng.normal(0.0, config.flicker, size=n),
+        noise=style.noise,
+        light=(float(rng.uniform(-0.03, 0.03)), float(rng.uniform(-0.03, 0.03))),
+    )
+
+
+def _detector() -> Any:
+    import dlib
+
+    return dlib.get_frontal_face_detector()
+
+
+def _face_found(detector: Any, image: np.ndarray, points: np.ndarray) -> bool:
+    """dlib HOG (upsample 1, the preprocessing default) finds a face around ``points``."""
+    rgb = np.ascontiguousarray(np.dstack([image] * 3) if image.ndim == 2 else image)
+    centre = points.mean(axis=0)
+    width = float(np.linalg.norm(points[16] - points[0]))
+    for rect in detector(rgb, 1):
+        cx, cy = (rect.left() + rect.right()) / 2, (rect.top() + rect.bottom()) / 2
+        if np.hypot(cx - centre[0], cy - centre[1]) < 0.3 * width:
+            return True
+    return False
+
+
+def _identity(dataset: str, subject: str, seed: int, style: _Style, config: SyntheticConfig,
+              detector: Any) -> tuple[Any, Any, int]:
+    from merkit.data import _face_model as fm
+
+    n_templates = len(fm.load_templates())
+    for attempt in range(50):
+        rng = _rng(seed, "identity", subject, attempt)
+        identity = fm.draw_identity(rng, style.framing, n_templates)
+        face = fm.subject_face(identity)
+        if not config.detect_check:
+            return identity, face, attempt
+        still = fm.ClipMotion((), np.zeros(1), (0.0, 0.0, 0.0, 0.0), np.zeros((1, 3)),
+                              np.ones(1), 0.0, (0.0, 0.0))
+        frames, points = fm.render_clip(identity, face, still, style.size, rng, gray=style.gray)
+        if _face_found(detector, frames[0], points[0]):
+            return identity, face, attempt
+    raise SyntheticDataError(f"no detectable identity for {subject} in 50 attempts")
+
+
+def _frame_path(row: dict, number: int) -> str:
+    if row["dataset"] == "casme2":
+        return f"{CASME_DIR}/{CASME_FRAMES}/{row['folder']}/{row['clip']}/img{number}.jpg"
+    return f"{SAMM_DIR}/{row['folder']}/{row['clip']}/{row['folder']}_{number:05d}.jpg"
+
+
+def _render_subject(rows: list[dict], seed: int, config: SyntheticConfig, root: str) -> dict:
+    """Render and write every clip of one subject (a worker task); return their records."""
+    import cv2
+
+    from merkit.data import _face_model as fm
+
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        dataset, subject = rows[0]["dataset"], rows[0]["subject"]
+        style = _style(dataset, config)
+        detector = _detector() if config.detect_check else None
+        identity, face, id_attempts = _identity(dataset, subject, seed, style, config, detector)
+        out: dict[str, Any] = {"subject": subject, "identity": identity,
+                               "identity_attempts": id_attempts, "clips": {}}
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(config.jpeg_quality)]
+        for row in rows:
+            pre = row["onset"] - row["first_frame"]
+            for attempt in range(20):
+                motion = _motion(row, config, style, seed, attempt)
+                noise_rng = _rng(seed, "noise", subject, row["clip"])
+                frames, points = fm.render_clip(identity, face, motion, style.size, noise_rng,
+                                                gray=style.gray, amplitude=config.au_amplitude)
+                if detector is None or _face_found(detector, frames[pre], points[pre]):
+                    break
+            else:
+                raise SyntheticDataError(f"{subject}/{row['clip']}: no detectable placement")
+            files = []
+            for number, image in zip(range(row["first_frame"], row["last_frame"] + 1), frames,
+                                     strict=True):
+                rel = _frame_path(row, number)
+                target = Path(root) / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                bgr = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+                ok, buf = cv2.imencode(".jpg", bgr, params)
+                if not ok:
+                    raise SyntheticDataError(f"JPEG encoding failed for {rel}")
+                data = buf.tobytes()
+                target.write_bytes(data)
+                files.append((rel, len(data), hashlib.sha256(data).hexdigest()))
+            out["clips"][row["clip"]] = {"landmarks": points, "files": files,
+                                         "placement_attempts": attempt}
+        return out
+    finally:
+        cv2.setNumThreads(threads)
+
+
+# --------------------------------------------------------------------------- spreadsheets
+
+_FIXED_DATE = (2014, 5, 8, 0, 0, 0)
+
+
+def _workbook_bytes(sheet_title: str, rows: Sequence[Sequence[Any]]) -> bytes:
+    """An .xlsx with ``rows`` on one sheet, byte-for-byte reproducible (fixed dates)."""
+    import datetime
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = sheet_title
+    for row in rows:
+        ws.append(list(row))
+    fixed = datetime.datetime(*_FIXED_DATE)
+    wb.properties.creator = "merkit.data.synthetic"
+    wb.properties.created = fixed
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    # openpyxl stamps "modified" with the current time and zip entries with the current date
+    source = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    out = io.BytesIO()
+    stamp = fixed.strftime("%Y-%m-%dT%H:%M:%SZ")
+    with zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                text = data.decode("utf-8")
+                text = re.sub(r"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                              rf"\g<1>{stamp}\g<2>", text)
+                data = text.encode("utf-8")
+            entry = zipfile.ZipInfo(info.filename, date_time=_FIXED_DATE)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16
+            target.writestr(entry, data)
+    return out.getvalue()
+
+
+def _casme_sheets(rows: list[dict]) -> dict[str, bytes]:
+    coding: list[Sequence[Any]] = [("Subject", "Filename", None, "OnsetFrame", "ApexFrame",
+                                    "OffsetFrame", None, "Action Units", "Estimated Emotion")]
+    for r in sorted(rows, key=lambda r: (r["subject_id"], r["clip"])):
+        coding.append((r["subject_id"], r["clip"], None, r["onset"],
+                       "/" if r["apex_estimated"] else r["apex"], r["offset"], None,
+                       r["aus_cell"], r["emotion"]))
+    objective: list[Sequence[Any]] = [("Subject", "Filename", "Objective Class")]
+    for r in sorted(rows, key=lambda r: (r["objective_class"], r["subject_id"], r["clip"])):
+        objective.append((r["folder"], r["clip"], r["objective_class"]))
+    return {f"{CASME_DIR}/{CASME_CODING}": _workbook_bytes("Sheet1", coding),
+            f"{CASME_DIR}/{CASME_OBJECTIVE}": _workbook_bytes("Sheet1", objective)}
+
+
+def _samm_sheet(rows: list[dict]) -> dict[str, bytes]:
+    preamble: list[Sequence[Any]] = [
+        ("SAMM Micro-Movement FACS Codes (v2 layout)",),
+        ("SYNTHETIC: generated by merkit.data.synthetic; not the SAMM data set.",),
+        (),
+        ("Frame numbers are those in the frame file names (5 digits).",),
+        ("Onset/Apex/Offset Frame: first, peak and last frame of the movement.",),
+        ("Duration: Offset Frame - Onset Frame + 1.",),
+        ("Action Units: FACS codes; L/R = side, A-E = intensity.",),
+        ("Objective Classes: Davison et al. 2018, I-VII as 1-7.",),
+    ]
+    preamble += [()] * (SAMM_HEADER_ROW - 1 - len(preamble))
+    header = ("Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame",
+              "Offset Frame", "Duration", "Type", "Action Units", "Estimated Emotion",
+              "Objective Classes", "Notes")
+    body = [
+        (r["subject_cell"], r["clip"], int(r["inducement"]), r["onset"], r["apex"], r["offset"],
+         r["offset"] - r["onset"] + 1, "Micro - 1/2", r["aus_cell"], r["emotion"],
+         r["objective_class"], "synthetic")
+        for r in sorted(rows, key=lambda r: (r["subject_id"], r["clip"]))
+    ]
+    rows_out = [*preamble, header, *body]
+    # openpyxl's append() skips nothing: an empty tuple still writes an (empty) row
+    return {f"{SAMM_DIR}/{SAMM_FILE}": _workbook_bytes("SAMM", rows_out)}
+
+
+# --------------------------------------------------------------------------- generate
+
+
+def _fingerprint_key(seed: int, scale: str, config: SyntheticConfig) -> dict[str, Any]:
+    """What identifies a set's bytes, as it reads back from JSON (tuples become lists)."""
+    key = {"generator": "merkit.data.synthetic", "version": GENERATOR_VERSION, "seed": int(seed),
+           "scale": scale, "config": config.key(), "config_hash": stable_hash(config.key())}
+    return json.loads(to_json(key))
+
+
+def _read_marker(out_dir: Path) -> dict[str, Any] | None:
+    try:
+        marker = read_json(out_dir / MARKER)
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def is_complete(out_dir: str | os.PathLike[str], seed: int = 0, scale: Scale = "full",
+                config: SyntheticConfig | None = None, *, verify: bool = False) -> bool:
+    """Whether ``out_dir`` holds a complete synthetic set of this version, seed, scale, config.
+
+    Checks ``FINGERPRINT.json`` and that every file it lists exists with its size;
+    ``verify=True`` also re-hashes every file (slower).
+    """
+    out_dir = Path(out_dir)
+    marker = _read_marker(out_dir)
+    if marker is None:
+        return False
+    expected = _fingerprint_key(seed, scale, config or SyntheticConfig())
+    if any(marker.get(k) != v for k, v in expected.items()):
+        return False
+    for rel, (size, digest) in marker.get("files", {}).items():
+        path = out_dir / rel
+        try:
+            if path.stat().st_size != size:
+                return False
+        except OSError:
+            return False
+        if verify and file_fingerprint(path) != digest:
+            return False
+    return bool(marker.get("files"))
+
+
+def fingerprint(out_dir: str | os.PathLike[str]) -> str:
+    """The data fingerprint of a complete synthetic set (hash over every file's SHA-256)."""
+    marker = _read_marker(Path(out_dir))
+    if marker is None or "fingerprint" not in marker:
+        raise SyntheticDataError(
+            f"{out_dir} holds no complete synthetic data set ({MARKER} missing); run "
+            "merkit.data.synthetic.generate() or `make data`"
+        )
+    return str(marker["fingerprint"])
+
+
+def _check_replaceable(out_dir: Path) -> None:
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} exists and is not a folder; choose another out_dir")
+    if (out_dir / MARKER).is_file() and set(os.listdir(out_dir)) <= _OWN_ENTRIES:
+        return  # an older synthetic set (other seed/scale/config/version): ours to replace
+    if any(out_dir.iterdir()):
+        raise FileExistsError(
+            f"{out_dir} exists, is not empty and is not a complete synthetic data set written by "
+            f"merkit (no {MARKER}); it is left untouched. Remove it yourself or choose another "
+            "out_dir (it could hold real data)."
+        )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_stale(out_dir: Path) -> None:
+    """Remove temporary folders of killed runs (``.<name>.partial-<pid>-...``) beside out_dir."""
+    if not out_dir.parent.is_dir():
+        return
+    for entry in out_dir.parent.glob(f".{out_dir.name}.partial-*"):
+        match = re.match(rf"\.{re.escape(out_dir.name)}\.partial-(\d+)-", entry.name)
+        if match and not _pid_alive(int(match.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _run_tasks(tasks: list[list[dict]], seed: int, config: SyntheticConfig, root: Path,
+               n_jobs: int, progress: bool) -> list[dict]:
+    if n_jobs <= 1 or len(tasks) <= 1:
+        results = []
+        for i, task in enumerate(tasks):
+            results.append(_render_subject(task, seed, config, str(root)))
+            if progress:
+                print(f"  {i + 1}/{len(tasks)} subjects", file=sys.stderr, flush=True)
+        return results
+    from joblib import Parallel, delayed
+
+    return list(Parallel(n_jobs=n_jobs, backend="loky", verbose=5 if progress else 0)(
+        delayed(_render_subject)(task, seed, config, str(root)) for task in tasks
+    ))
+
+
+def generate(
+    out_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    scale: Scale = "full",
+    config: SyntheticConfig | None = None,
+    *,
+    force: bool = False,
+    verify: bool = False,
+    progress: bool = False,
+) -> Path:
+    """Write the synthetic data set to ``out_dir`` (default ``paths.synthetic_dir() / scale``).
+
+    A no-op when ``out_dir`` already holds a complete set with the same generator version,
+    ``seed``, ``scale`` and ``config`` (``verify=True`` re-hashes its files first; ``force=True``
+    regenerates anyway).  Otherwise the set is built in a temporary sibling folder and renamed
+    into place, replacing an older synthetic set there; a non-empty folder that is not a
+    synthetic set raises :class:`FileExistsError`.  Returns ``out_dir``.
+    """
+    _check_scale(scale)
+    config = config or SyntheticConfig()
+    out_dir = Path(out_dir) if out_dir is not None else paths.synthetic_dir() / scale
+    out_dir = out_dir.expanduser().resolve()
+    if not force and is_complete(out_dir, seed, scale, config, verify=verify):
+        return out_dir
+    _check_replaceable(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(out_dir):
+        # a concurrent run (another notebook, another test worker) may have finished meanwhile
+        if not force and is_complete(out_dir, seed, scale, config):
+            return out_dir
+        _check_replaceable(out_dir)
+        _clean_stale(out_dir)
+        _build(out_dir, seed, scale, config, progress)
+    return out_dir
+
+
+@contextlib.contextmanager
+def _exclusive(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``.<name>.lock`` beside ``out_dir`` (POSIX; no-op elsewhere),
+    so concurrent ``generate`` calls build the set once and the others wait for it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(out_dir.parent / f".{out_dir.name}.lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _build(out_dir: Path, seed: int, scale: str, config: SyntheticConfig, progress: bool) -> None:
+    """Render the set into a temporary sibling folder, fingerprint it, rename it into place."""
+    table = plan(scale, seed, config)
+    rows = table.to_dict("records")
+    by_subject: dict[str, list[dict]] = {}
+    for r in rows:
+        by_subject.setdefault(r["subject"], []).append(r)
+    # largest subjects first: better load balance across workers
+    tasks = sorted(by_subject.values(), key=lambda t: (-len(t), t[0]["subject"]))
+
+    tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        # worker start-up (imports, templates) costs more than a small set takes to render
+        n_jobs = config.n_jobs if len(rows) > 60 else 1
+        results = _run_tasks(tasks, seed, config, tmp, n_jobs, progress)
+        by_name = {res["subject"]: res for res in results}
+
+        files: dict[str, tuple[int, str]] = {}
+        written = {}
+        for name, data in {**_casme_sheets([r for r in rows if r["dataset"] == "casme2"]),
+                           **_samm_sheet([r for r in rows if r["dataset"] == "samm"])}.items():
+            written[name] = data
+        clips_out = []
+        landmarks = []
+        cursor = 0
+        for r in rows:  # plan order: dataset, subject, clip
+            res = by_name[r["subject"]]["clips"][r["clip"]]
+            for rel, size, digest in res["files"]:
+                files[rel] = (size, digest)
+            n = len(res["landmarks"])
+            landmarks.append(res["landmarks"])
+            clips_out.append({
+                "dataset": r["dataset"], "subject": r["subject"], "subject_id": r["subject_id"],
+                "folder": r["folder"], "clip": r["clip"], "first_frame": r["first_frame"],
+                "onset": r["onset"], "apex": r["apex"], "offset": r["offset"],
+                "last_frame": r["last_frame"], "apex_estimated": r["apex_estimated"],
+                "aus": list(r["aus"]), "au_spec": [list(s) for s in r["au_spec"]],
+                "aus_cell": r["aus_cell"], "objective_class": r["objective_class"],
+                "emotion": r["emotion"], "amplitude": r["amplitude"],
+                "frame_files": [rel for rel, _, _ in res["files"]],
+                "landmarks_rows": [cursor, cursor + n],
+                "placement_attempts": res["placement_attempts"],
+            })
+            cursor += n
+        subjects = {
+            name: {"identity": dataclasses.asdict(res["identity"]),
+                   "identity_attempts": res["identity_attempts"]}
+            for name, res in sorted(by_name.items())
+        }
+        buffer = io.BytesIO()
+        np.save(buffer, np.concatenate(landmarks).astype(np.float32), allow_pickle=False)
+        written[LANDMARKS] = buffer.getvalue()
+        key = _fingerprint_key(seed, scale, config)
+        truth = {**key, "counts": _counts(table), "subjects": subjects, "clips": clips_out}
+        written[GROUND_TRUTH] = (to_json(truth) + "\n").encode("utf-8")
+        for rel, data in written.items():
+            atomic_write(tmp / rel, data)
+            files[rel] = (len(data), hashlib.sha256(data).hexdigest())
+        digest = hashlib.sha256()
+        for rel in sorted(files):
+            digest.update(f"{rel}\0{files[rel][1]}\n".encode())
+        marker = {**key, "fingerprint": digest.hexdigest()[:16], "n_clips": len(rows),
+                  "n_files": len(files), "bytes": int(sum(s for s, _ in files.values())),
+                  "files": {rel: list(files[rel]) for rel in sorted(files)}}
+        write_json(tmp / MARKER, marker)  # last: the set is complete from here on
+
+        if out_dir.exists():  # an older synthetic set (checked by the caller): swap it out
+            trash = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}-old"
+            os.replace(out_dir, trash)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _counts(table: pd.DataFrame) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for dataset, part in table.groupby("dataset"):
+        core = part[part["objective_class"] <= 5]
+        out[str(dataset)] = {
+            "clips": len(part),
+            "subjects": int(part["subject"].nunique()),
+            "clips_I_V": len(core),
+            "subjects_I_V": int(core["subject"].nunique()),
+            "per_class": {str(k): int(v) for k, v in sorted(Counter(part["objective_class"]).items())},
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+def load_ground_truth(out_dir: str | os.PathLike[str] | None = None,
+                      scale: Scale = "full") -> pd.DataFrame:
+    """The generator's ground truth: one row per clip, sorted by dataset, subject, clip.
+
+    Columns: ``dataset``, ``subject``, ``clip``, ``onset``, ``apex`` (true apex), ``offset``,
+    ``apex_estimated``, ``aus`` (tuple), ``objective_class``, ``emotion`` (lower case, as the
+    loaders return it), ``first_frame``, ``last_frame``, ``au_spec``, ``frames`` (absolute
+    paths onset..offset, as the loaders), ``all_frames`` (first..last), ``landmarks``
+    (``(last - first + 1, 68, 2)`` float32, ``(x, y)`` per frame first..last).
+    """
+    out_dir = Path(out_dir) if out_dir is not None else paths.synthetic_dir() / scale
+    if _read_marker(out_dir) is None:
+        raise SyntheticDataError(
+            f"{out_dir} holds no complete synthetic data set ({MARKER} missing); run "
+            "merkit.data.synthetic.generate() or `make data`"
+        )
+    truth = read_json(out_dir / GROUND_TRUTH)
+    marks = np.load(out_dir / LANDMARKS, allow_pickle=False)
+    records = []
+    for c in truth["clips"]:
+        all_frames = tuple(out_dir / rel for rel in c["frame_files"])
+        start = c["onset"] - c["first_frame"]
+        lo, hi = c["landmarks_rows"]
+        records.append({
+            "dataset": c["dataset"], "subject": c["subject"], "clip": c["clip"],
+            "onset": c["onset"], "apex": c["apex"], "offset": c["offset"],
+            "apex_estimated": c["apex_estimated"], "aus": tuple(c["aus"]),
+            "objective_class": c["objective_class"], "emotion": c["emotion"].lower(),
+            "first_frame": c["first_frame"], "last_frame": c["last_frame"],
+            "au_spec": tuple(tuple(s) for s in c["au_spec"]),
+            "frames": all_frames[start:start + c["offset"] - c["onset"] + 1],
+            "all_frames": all_frames, "landmarks": marks[lo:hi],
+        })
+    df = pd.DataFrame(records)
+    return df.sort_values(["dataset", "subject", "clip"], kind="stable").reset_index(drop=True)
+
+
+def face_detection_rate(out_dir: str | os.PathLike[str] | None = None, scale: Scale = "full",
+                        *, frame: Literal["onset", "apex"] = "onset",
+                        limit: int | None = None) -> tuple[float, list[str]]:
+    """Share of clips whose onset (or apex) frame dlib's HOG detector (upsample 1) finds a face
+    in, around the ground-truth landmarks -> ``(rate, missed clip names)``."""
+    import cv2
+
+    truth = load_ground_truth(out_dir, scale)
+    if limit is not None:
+        truth = truth.iloc[:limit]
+    detector = _detector()
+    missed = []
+    for row in truth.itertuples():
+        number = row.onset if frame == "onset" else row.apex
+        index = number - row.first_frame
+        image = cv2.imread(str(row.all_frames[index]), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(f"cannot read frame {row.all_frames[index]}")
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        if not _face_found(detector, rgb, row.landmarks[index]):
+            missed.append(f"{row.subject}/{row.clip}")
+    return 1.0 - len(missed) / max(len(truth), 1), missed
+
+
+def summary(table: pd.DataFrame) -> str:
+    """A short text summary of a plan or ground-truth table (counts per data set and class)."""
+    lines = []
+    for dataset, part in table.groupby("dataset"):
+        core = part[part["objective_class"] <= 5]
+        per = Counter(part["objective_class"])
+        lines.append(
+            f"{dataset}: {len(part)} clips of {part['subject'].nunique()} subjects; classes I–V "
+            f"{len(core)} clips of {core['subject'].nunique()} subjects; per class "
+            + " ".join(f"{k}:{per[k]}" for k in sorted(per))
+        )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m merkit.data.synthetic",
+        description="Generate the embedded synthetic micro-expression data set "
+                    "(CASME II and SAMM layouts).",
+    )
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: <MERKIT_DATA>/synthetic/<scale>)")
+    parser.add_argument("--scale", choices=sorted(CLASS_COUNTS), default="full")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=SyntheticConfig().n_jobs,
+                        help="worker processes (the output does not depend on it)")
+    parser.add_argument("--force", action="store_true", help="regenerate even if complete")
+    parser.add_argument("--verify", action="store_true",
+                        help="re-hash an existing set before accepting it as complete")
+    parser.add_argument("--check-faces", action="store_true",
+                        help="report the HOG face detection rate on the onset frames")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+
+    config = SyntheticConfig(n_jobs=args.jobs)
+    out = args.out if args.out is not None else paths.synthetic_dir() / args.scale
+    done = is_complete(out, args.seed, args.scale, config, verify=args.verify) and not args.force
+    start, cpu = time.perf_counter(), time.process_time()
+    out = generate(out, seed=args.seed, scale=args.scale, config=config, force=args.force,
+                   verify=args.verify, progress=True)
+    marker = _read_marker(out) or {}
+    state = "already complete" if done else (
+        f"generated in {time.perf_counter() - start:.1f} s "
+        f"(main-process CPU {time.process_time() - cpu:.1f} s)")
+    print(f"{out}: {state}; {marker.get('n_files')} files, "
+          f"{marker.get('bytes', 0) / 1e6:.1f} MB, fingerprint {marker.get('fingerprint')}")
+    print(summary(load_ground_truth(out)))
+    if args.check_faces:
+        with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rate, missed = face_detection_rate(out)
+        print(f"HOG face detection on onset frames: {rate:.2%}" + (
+            f" (missed: {', '.join(missed[:10])})" if missed else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

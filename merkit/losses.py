@@ -1,0 +1,278 @@
+"""Training losses.
+
+MER-auGCN (Zhou, Mao & Dong), Sec. III-B:
+
+* :func:`balanced_detection_loss`: the balanced (adaptive focal) AU detection loss, Eq. 2–3.
+* :func:`focal_loss`: the original focal loss of Lin et al. (fixed alpha), the FocalLos.
+  ablation of Table IV.
+* :func:`classification_loss`: the cross-entropy of Eq. 5.
+* :func:`joint_loss` / :class:`MERAuGCNLoss`: Eq. 6, ``L = L_cls + lambda * L_detc``.
+
+RRRN (Mao et al.) losses have their own section at the end of this file.
+
+Conventions: ``probs`` are AU probabilities in [0, 1] (the sigmoid outputs of the AU
+detectors), ``targets`` the matching 0/1 labels, both ``(M, K)`` (M samples, K AUs; build
+them with :func:`au_targets`). Class ``labels`` are 0-based indices (objective class I -> 0,
+..., V -> 4); ``ignore_index`` (-100) marks samples without a class label (e.g. clips of
+classes VI/VII in the AU-detection task), which then contribute only to the detection loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+DetectionLoss = Literal["balanced", "focal", "none"]
+DETECTION_LOSSES: tuple[str, ...] = ("balanced", "focal", "none")
+
+# ---------------------------------------------------------------------------------------
+# MER-auGCN losses (Eq. 2, 3, 5, 6)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """The MER-auGCN training objective (Eq. 6) and its Table IV ablation.
+
+    ``detection``: ``"balanced"`` (Eq. 3, the paper), ``"focal"`` (Lin et al., FocalLos.),
+    ``"none"`` (cross-entropy only: the plain backbones of Table III).
+    ``lam``: lambda of Eq. 6 (0.75 in Sec. IV-B2). ``offset`` and ``gamma``: Eq. 3's 0.05
+    and exponent 2. ``focal_alpha``: the fixed alpha of the focal loss (0.25, Lin et al.).
+    """
+
+    detection: DetectionLoss = "balanced"
+    lam: float = 0.75
+    offset: float = 0.05
+    gamma: float = 2.0
+    focal_alpha: float = 0.25
+    ignore_index: int = -100
+
+    def __post_init__(self) -> None:
+        if self.detection not in DETECTION_LOSSES:
+            raise ValueError(
+                f"LossConfig.detection={self.detection!r}; choose one of {DETECTION_LOSSES}"
+            )
+        if self.lam < 0:
+            raise ValueError(f"LossConfig.lam must be >= 0, got {self.lam}")
+        if self.offset <= 0:
+            raise ValueError(f"LossConfig.offset must be > 0 (Eq. 3 uses 0.05), got {self.offset}")
+
+
+def au_targets(clip_aus: Iterable[Iterable[int]], aus: Sequence[int]) -> torch.Tensor:
+    """Multi-hot AU labels: ``targets[j, i] = 1`` iff clip j shows AU ``aus[i]``.
+
+    ``clip_aus``: one AU collection per clip (the DataFrame's ``aus`` column);
+    ``aus``: the model's detector AUs (``model.aus``) -> float32 ``(M, K)``.
+    AUs of a clip that the model does not detect are simply not columns (not an error).
+    """
+    index = {au: i for i, au in enumerate(aus)}
+    rows = []
+    for clip in clip_aus:
+        row = [0.0] * len(index)
+        for au in clip:
+            i = index.get(int(au))
+            if i is not None:
+                row[i] = 1.0
+        rows.append(row)
+    if not rows:
+        return torch.zeros(0, len(index))
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+def _check_pair(probs: torch.Tensor, targets: torch.Tensor, name: str) -> torch.Tensor:
+    if probs.dim() != 2 or probs.shape != targets.shape:
+        raise ValueError(
+            f"{name}: probs and targets must both be (M, K); got {tuple(probs.shape)} and "
+            f"{tuple(targets.shape)}"
+        )
+    if targets.numel() and bool(((targets != 0) & (targets != 1)).any()):
+        raise ValueError(f"{name}: targets must be 0/1 AU labels (use merkit.losses.au_targets)")
+    return targets.to(probs.dtype)
+
+
+def balanced_detection_loss(
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    offset: float = 0.05,
+    gamma: float = 2.0,
+    *,
+    alpha: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Balanced AU detection loss, MER-auGCN Eq. 2–3 (scalar).
+
+    **Shapes** ``probs, targets: (M, K)`` -> ``()``.
+
+    Eq. 2: ``alpha_i = (1/M) sum_j [y_ij = 1]``, the fraction of positives of AU i in the
+    batch (computed from ``targets``; pass ``alpha`` (K,) to override it). Eq. 3::
+
+        L = -1/(K M) sum_j sum_i [ alpha_i (1 - p_ij)^gamma y_ij log((p_ij + o) / (1 + o))
+                                 + (1 - alpha_i) p_ij^gamma (1 - y_ij) log((1 + o - p_ij) / (1 + o)) ]
+
+    with ``o = offset = 0.05``. Implemented exactly as printed: the offset keeps both logs
+    finite for p in [0, 1] (no clamping is needed; the gradient is finite at p = 0 and 1).
+    Note that, as printed, alpha_i weights the *positive* term by the positive fraction; an
+    AU with no positive in the batch (alpha_i = 0) contributes only its negative term with
+    weight 1, and an AU positive in every sample only its positive term. The common
+    "inverse" weighting is one argument away: ``alpha=1 - targets.mean(0)``.
+    K = 0 (no detectors) gives 0.
+    """
+    t = _check_pair(probs, targets, "balanced_detection_loss")
+    if probs.numel() == 0:
+        return probs.sum() * 0.0
+    a = t.mean(dim=0) if alpha is None else alpha.to(probs.dtype)
+    norm = 1.0 + offset
+    pos = a * (1.0 - probs).pow(gamma) * t * torch.log((probs + offset) / norm)
+    neg = (1.0 - a) * probs.pow(gamma) * (1.0 - t) * torch.log((norm - probs) / norm)
+    return -(pos + neg).mean()
+
+
+def focal_loss(
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    *,
+    eps: float = 1e-6,
+) -> torch.Tensor:
+    """Binary focal loss of Lin et al. (2017) on probabilities, fixed alpha (scalar).
+
+    **Shapes** ``probs, targets: (M, K)`` -> ``()``.
+
+    ``FL = -alpha_t (1 - p_t)^gamma log(p_t)`` with ``p_t = p`` and ``alpha_t = alpha`` for
+    a positive label, ``p_t = 1 - p`` and ``alpha_t = 1 - alpha`` for a negative one;
+    averaged over all M x K entries (the same normalisation as Eq. 3, so the two losses are
+    interchangeable under lambda; Lin et al. normalise by the number of positives instead).
+    Clamp: ``log(max(p_t, eps))`` with eps = 1e-6, so a confidently wrong prediction costs at
+    most ``-alpha_t log(1e-6) ~ 13.8 alpha_t`` and the gradient stays finite at p = 0 and 1.
+    """
+    t = _check_pair(probs, targets, "focal_loss")
+    if probs.numel() == 0:
+        return probs.sum() * 0.0
+    p_t = t * probs + (1.0 - t) * (1.0 - probs)
+    alpha_t = t * alpha + (1.0 - t) * (1.0 - alpha)
+    loss = -alpha_t * (1.0 - p_t).pow(gamma) * torch.log(p_t.clamp(min=eps))
+    return loss.mean()
+
+
+def classification_loss(
+    logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100
+) -> torch.Tensor:
+    """Softmax cross-entropy, MER-auGCN Eq. 5 (scalar).
+
+    **Shapes** ``logits: (M, C)``, ``labels: (M,)`` int (0-based classes) -> ``()``.
+
+    Eq. 5 writes a sum over the N training samples; with mini-batch training we take the
+    mean over the labelled samples of the batch (PyTorch's default), which only rescales the
+    gradient and keeps lambda = 0.75 of Eq. 6 meaningful for any batch size. Samples with
+    ``labels == ignore_index`` are skipped; a batch without any labelled sample gives 0.
+    """
+    if logits.dim() != 2 or labels.shape != logits.shape[:1]:
+        raise ValueError(
+            f"classification_loss: logits must be (M, C) and labels (M,); got "
+            f"{tuple(logits.shape)} and {tuple(labels.shape)}"
+        )
+    labels = labels.long()
+    if not bool((labels != ignore_index).any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, labels, ignore_index=ignore_index)
+
+
+class JointLoss(NamedTuple):
+    """Eq. 6 and its two parts (scalar tensors; ``total`` is the one to backpropagate)."""
+
+    total: torch.Tensor
+    cls: torch.Tensor
+    detc: torch.Tensor
+
+
+def detection_loss(
+    probs: torch.Tensor, targets: torch.Tensor | None, config: LossConfig = LossConfig()
+) -> torch.Tensor:
+    """``L_detc`` as selected by ``config.detection`` (0 for ``"none"``)."""
+    if config.detection == "none":
+        return probs.sum() * 0.0
+    if targets is None:
+        raise ValueError(
+            f"detection loss {config.detection!r} needs AU targets (M, K); pass au_targets or "
+            "use LossConfig(detection='none')"
+        )
+    if probs.shape[-1] == 0:
+        raise ValueError(
+            f"detection loss {config.detection!r} but the model has no AU detectors (K = 0): "
+            "a plain backbone trains with LossConfig(detection='none')"
+        )
+    if config.detection == "balanced":
+        return balanced_detection_loss(probs, targets, config.offset, config.gamma)
+    return focal_loss(probs, targets, config.focal_alpha, config.gamma)
+
+
+def joint_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    au_probs: torch.Tensor,
+    au_targets: torch.Tensor | None,
+    config: LossConfig = LossConfig(),
+) -> JointLoss:
+    """MER-auGCN Eq. 6: ``L = L_cls (Eq. 5) + lambda * L_detc (Eq. 3 or focal)``.
+
+    **Shapes** ``logits: (M, C)``, ``labels: (M,)``, ``au_probs, au_targets: (M, K)``
+    -> :class:`JointLoss` of scalars.
+    """
+    cls = classification_loss(logits, labels, config.ignore_index)
+    detc = detection_loss(au_probs, au_targets, config)
+    return JointLoss(cls + config.lam * detc, cls, detc)
+
+
+class MERAuGCNLoss(nn.Module):
+    """:func:`joint_loss` as a module holding its :class:`LossConfig`."""
+
+    def __init__(self, config: LossConfig = LossConfig()) -> None:
+        super().__init__()
+        self.config = config
+
+    def forward(
+        self,
+        logits: torch.Tensor,
+        labels: torch.Tensor,
+        au_probs: torch.Tensor,
+        au_targets: torch.Tensor | None = None,
+    ) -> JointLoss:
+        return joint_loss(logits, labels, au_probs, au_targets, self.config)
+
+    def extra_repr(self) -> str:
+        return repr(self.config)
+
+
+def joint_loss_fn(
+    config: LossConfig | None = None,
+) -> Callable[
+    [tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor | None],
+    tuple[torch.Tensor, dict[str, float]],
+]:
+    """Eq. 6 in the ``loss_fn(output, labels, au_targets) -> (total, parts)`` form of
+    :func:`merkit.train.fit`; ``output`` is MER-auGCN's ``(logits, au_probs)``.
+    ``parts`` = ``{"ce": L_cls, "detc": L_detc}`` as floats (for the training curves).
+    """
+    cfg = config if config is not None else LossConfig()
+
+    def loss_fn(
+        output: tuple[torch.Tensor, torch.Tensor],
+        labels: torch.Tensor,
+        targets: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        logits, probs = output
+        out = joint_loss(logits, labels, probs, targets, cfg)
+        return out.total, {"ce": float(out.cls.detach()), "detc": float(out.detc.detach())}
+
+    return loss_fn
+
+
+# ---------------------------------------------------------------------------------------
+# RRRN losses (Mao et al.): region-biased loss (Eq. 7), correlation loss (Eq. 8) and the
+# total objective (Eq. 9). Reserved for the RRRN engineer (currently in merkit.losses_rrrn).
+# ---------------------------------------------------------------------------------------

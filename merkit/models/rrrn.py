@@ -1,0 +1,381 @@
+"""RRRN: Region-inspired Relation Reasoning Network (Mao et al., Sec. III; Eq. 1–9).
+
+Pipeline (**Shapes** for batch B, R = K + 1 = 6 regions, input size S, C = 1024):
+
+1. Regions (Sec. III-B, Eq. 1): ``flow: (B, 2, H, W)`` -> six crops resized to ``S x S``
+   (:func:`merkit.models.regions.crop_regions`): ``(B, R, 2, S, S)``. Channel 0 of the flow
+   is the horizontal component ``x_h`` (OpenCV's ``flow[..., 0]``), channel 1 the vertical
+   ``x_v``.
+2. Backbone (Sec. III-C): two ResNet18 with one input channel, ``Z_1`` on the vertical and
+   ``Z_2`` on the horizontal component; ``p_k = [Z_1(x_v^k); Z_2(x_h^k)]``:
+   ``(B, R, 1024, h, w)`` with ``h = w = ceil(S / 32)``.
+3. RI module (Sec. III-E, Eq. 5): one independent region-squeeze block per region,
+   ``mu_k = F_2([AvgPool_c(F_1(p_k)); MaxPool_c(F_1(p_k))])``: ``(B, 1, h, w)``;
+   concatenated to ``psi: (B, R, h, w)``; region weights ``alpha: (B, R)``; weighted
+   features ``f_k = alpha_k * GAP(p_k)``: ``(B, R, C)``.
+4. RR module (Sec. III-D/F, Eq. 2–4 with p_k replaced by f_k): cosine graph
+   ``Gamma_ik = <f_i / |f_i|, f_k / |f_k|>``: ``(B, R, R)``; degree ``D_kk = sum_i Gamma_ki``;
+   two GCN layers ``F^(l+1) = ReLU(D^-1 Gamma F^(l) W^(l))`` -> ``F^(2): (B, R, C)``;
+   relational features ``r_k = F^(2)_k + f_k`` (element-wise addition).
+5. Aggregation (Sec. III-F): ``z_k = [f_k; r_k]: (B, R, 2C)``, aggregated over regions to
+   ``f_a: (B, 2C)`` and classified: ``logits: (B, num_classes)``.
+6. Losses (Sec. III-G): CE + lambda1 RB (Eq. 7) + lambda2 Cor (Eq. 8), Eq. 9
+   (:meth:`RRRN.loss`, :mod:`merkit.losses_rrrn`).
+
+Decisions where the paper is silent (each one config field away, see :class:`RRRNConfig`):
+
+* ``share_backbone=True``: the same two ResNet18 (Z_1, Z_2) process every region. Sec. III-C
+  names "a CNN module with two ResNet18" and writes ``Z_1(x_v^k)`` with one ``Z_1`` for all
+  k, as RAN does. ``False`` gives every region its own pair (6x the backbone weights).
+* F_1 is a ``f1_kernel x f1_kernel`` convolution ``C -> squeeze_channels`` ("same" padding,
+  so the resolution is kept; default 1x1, C = 1024 -> 256) followed by ReLU; F_2 a
+  ``squeeze_kernel x squeeze_kernel`` convolution ``2 -> 1`` ("same" padding, default 7x7),
+  as CBAM's spatial attention: F_1 mixes channels, F_2 brings the spatial context. (A 3x3
+  F_1 would add 6 x 1024 x 256 x 9 = 14 M weights, more than half a ResNet18.) The
+  per-region blocks run as grouped convolutions (groups = R): exactly R independent blocks.
+* ``attention="softmax"``: ``alpha = softmax_k(GAP_{h,w}(psi))``, the regions compete for
+  one unit of attention, which is what concatenating the squeezed maps into one psi
+  suggests; alpha lies in (0, 1) and sums to 1 over the R regions, so the weighted
+  part of ``f_a`` is an attention-weighted average of the region features.
+  ``attention="sigmoid"``: ``alpha_k = sigmoid(GAP(mu_k))`` independently per region, in
+  (0, 1) (RAN's form; RAN's 0.02 margin for Eq. 7 was tuned for it).
+* Eq. 2–3: node indices run over all R regions (the paper's sums start at 0 in Eq. 2 and at
+  1 in Eq. 3; we take all nodes). ``f_k >= 0`` (pooled post-ReLU maps), so ``Gamma >= 0``
+  and ``D_kk >= Gamma_kk = 1``; D is clamped at 1e-6 for the all-zero corner case. GCN
+  widths ``gcn_dims=(C, C)`` (the paper's ``F^(2) in R^{K x C}``), no bias (Eq. 4 has none).
+* ``aggregate="sum"``: ``f_a = sum_k z_k`` (with softmax attention the weighted half is the
+  attention-weighted mean of the region features, RAN's aggregation). ``"mean"`` divides by
+  R, ``"flatten"`` concatenates the R region vectors (``f_a: (B, R * 2C)``).
+  Classifier head: dropout then one linear layer ``f_a -> num_classes``.
+* Cor loss ``P(f_k)`` (Eq. 8): ``region_classifier="separate"``, an auxiliary linear
+  classifier ``2C -> num_classes`` shared by all regions, applied to each ``z_k`` (the
+  region-level counterpart of ``f_a``); ``"shared"`` reuses the main head on ``z_k`` (not
+  with ``aggregate="flatten"``). ``region_logits: (B, R, num_classes)`` covers all R regions
+  including the original face.
+
+Weights: random initialisation (Kaiming for convolutions, as the ResNet18 module does)
+unless ``weights`` names a local ``state_dict`` file; nothing is downloaded (the paper's
+backbone was ImageNet-pretrained).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from merkit.losses_rrrn import RRRNLoss, rrrn_total_loss
+from merkit.models.layers import GraphConv
+from merkit.models.regions import RRRN_REGIONS, RegionSpec, crop_regions
+from merkit.models.registry import register_model
+from merkit.models.resnet import ResNet18, ResNet18TwoPath
+from merkit.models.vgg import load_weights
+
+MIN_INPUT_SIZE = 32
+
+
+@dataclass(frozen=True)
+class RRRNConfig:
+    """RRRN settings. Defaults are the paper's profile (224x224, lambda1 = 1, lambda2 = 0.2,
+    beta = 0.02); the module docstring explains every choice the paper leaves open."""
+
+    input_size: int = 224
+    num_classes: int = 5
+    regions: tuple[RegionSpec, ...] = RRRN_REGIONS
+    share_backbone: bool = True
+    backbone_blocks: tuple[int, int, int, int] = (2, 2, 2, 2)
+    squeeze_channels: int = 256
+    f1_kernel: int = 1
+    squeeze_kernel: int = 7
+    attention: Literal["softmax", "sigmoid"] = "softmax"
+    gcn_dims: tuple[int, ...] = (1024, 1024)
+    gcn_bias: bool = False
+    aggregate: Literal["sum", "mean", "flatten"] = "sum"
+    region_classifier: Literal["separate", "shared"] = "separate"
+    dropout: float = 0.0
+    lambda1: float = 1.0
+    lambda2: float = 0.2
+    beta: float = 0.02
+    weights: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.input_size < MIN_INPUT_SIZE:
+            raise ValueError(
+                f"RRRN input_size must be >= {MIN_INPUT_SIZE} (ResNet18 downsamples 32x), "
+                f"got {self.input_size}"
+            )
+        if len(self.regions) < 2 or self.regions[0].anchor != "full":
+            raise ValueError("regions must start with the original face ('full') plus >= 1 crop")
+        if self.attention not in ("softmax", "sigmoid"):
+            raise ValueError(f"attention must be 'softmax' or 'sigmoid', got {self.attention!r}")
+        if self.aggregate not in ("sum", "mean", "flatten"):
+            raise ValueError(f"aggregate must be sum/mean/flatten, got {self.aggregate!r}")
+        if self.region_classifier not in ("separate", "shared"):
+            raise ValueError(f"unknown region_classifier {self.region_classifier!r}")
+        if self.region_classifier == "shared" and self.aggregate == "flatten":
+            raise ValueError("region_classifier='shared' needs aggregate 'sum' or 'mean'")
+        if not self.gcn_dims:
+            raise ValueError("gcn_dims must list at least one GCN layer width")
+        for name in ("f1_kernel", "squeeze_kernel"):
+            k = getattr(self, name)
+            if k < 1 or k % 2 == 0:
+                raise ValueError(f"{name} must be a positive odd number, got {k}")
+
+    @property
+    def num_regions(self) -> int:
+        return len(self.regions)
+
+
+@dataclass(frozen=True)
+class RRRNOutput:
+    """What :meth:`RRRN.forward` returns (R regions, C = 1024 backbone feature width).
+
+    * ``logits: (B, num_classes)`` final classifier (Eq. 6's Phi).
+    * ``alpha: (B, R)`` region attention weights, region 0 = original face (Eq. 7); the
+      values to plot as the "RI attention per region" heat map.
+    * ``region_logits: (B, R, num_classes)`` per-region classifier, ``P(f_k)`` of Eq. 8.
+    * ``psi: (B, R, h, w)`` concatenated squeezed region maps (Eq. 5).
+    * ``graph: (B, R, R)`` the cosine region graph Gamma (Eq. 2).
+    * ``embedding: (B, D)`` the aggregated representation f_a fed to the head.
+    """
+
+    logits: Tensor
+    alpha: Tensor
+    region_logits: Tensor
+    psi: Tensor
+    graph: Tensor
+    embedding: Tensor
+
+
+def cosine_graph(features: Tensor, eps: float = 1e-12) -> Tensor:
+    """Eq. 2: ``Gamma_ik = <f_i, f_k>`` of L2-normalised region features.
+
+    **Shapes**: ``features: (B, R, C) -> (B, R, R)``.
+    """
+    unit = F.normalize(features, p=2, dim=-1, eps=eps)
+    return unit @ unit.transpose(-1, -2)
+
+
+def degree_normalize(graph: Tensor, min_degree: float = 1e-6) -> Tensor:
+    """``D^-1 Gamma`` with the degree of Eq. 3, ``D_kk = sum_i Gamma_ki`` (row sums).
+
+    **Shapes**: ``graph: (B, R, R) -> (B, R, R)``; row k is divided by ``D_kk`` (clamped at
+    ``min_degree``).
+    """
+    degree = graph.sum(dim=-1, keepdim=True).clamp_min(min_degree)
+    return graph / degree
+
+
+class RegionInspired(nn.Module):
+    """RI module (Sec. III-E, Eq. 5): R independent region-squeeze blocks and region weights.
+
+    **Shapes**: ``p: (B, R, C, h, w) -> (alpha: (B, R), psi: (B, R, h, w))``.
+    """
+
+    def __init__(
+        self,
+        num_regions: int,
+        channels: int,
+        squeeze_channels: int,
+        f1_kernel: int,
+        kernel: int,
+        attention: Literal["softmax", "sigmoid"],
+    ) -> None:
+        super().__init__()
+        self.num_regions = num_regions
+        self.squeeze_channels = squeeze_channels
+        self.attention = attention
+        r = num_regions
+        # grouped convolutions == one independent F_1 / F_2 per region
+        self.f1 = nn.Conv2d(
+            r * channels, r * squeeze_channels, f1_kernel, padding=f1_kernel // 2, groups=r
+        )
+        self.f2 = nn.Conv2d(2 * r, r, kernel, padding=kernel // 2, groups=r)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, p: Tensor) -> tuple[Tensor, Tensor]:
+        b, r, c, h, w = p.shape
+        q = self.act(self.f1(p.reshape(b, r * c, h, w)))
+        q = q.reshape(b, r, self.squeeze_channels, h, w)
+        pooled = torch.stack([q.mean(dim=2), q.amax(dim=2)], dim=2)  # (B, R, 2, h, w)
+        psi = self.f2(pooled.reshape(b, 2 * r, h, w))  # (B, R, h, w)
+        score = psi.mean(dim=(2, 3))  # (B, R)
+        alpha = torch.softmax(score, dim=1) if self.attention == "softmax" else torch.sigmoid(score)
+        return alpha, psi
+
+
+class RelationReasoning(nn.Module):
+    """RR module (Sec. III-D/F, Eq. 2–4): cosine region graph and stacked GCN layers.
+
+    **Shapes**: ``f: (B, R, C) -> (F^(L): (B, R, gcn_dims[-1]), Gamma: (B, R, R))``.
+    """
+
+    def __init__(self, in_dim: int, dims: tuple[int, ...], bias: bool) -> None:
+        super().__init__()
+        layers = []
+        for d in dims:
+            layers.append(GraphConv(in_dim, d, bias=bias))
+            in_dim = d
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, f: Tensor) -> tuple[Tensor, Tensor]:
+        graph = cosine_graph(f)
+        adj = degree_normalize(graph)
+        h = f
+        for layer in self.layers:
+            h = F.relu(layer(h, adj))
+        return h, graph
+
+
+class RRRN(nn.Module):
+    """Region-inspired Relation Reasoning Network (see the module docstring).
+
+    ``forward(flow: (B, 2, H, W)) -> RRRNOutput`` (``logits: (B, num_classes)``,
+    ``alpha: (B, R)``, ``region_logits: (B, R, num_classes)``, ...). Any ``H, W`` works:
+    every region is resized to ``config.input_size``.
+    """
+
+    def __init__(self, config: RRRNConfig | None = None) -> None:
+        super().__init__()
+        cfg = config if config is not None else RRRNConfig()
+        self.config = cfg
+        r = cfg.num_regions
+        n_pairs = 1 if cfg.share_backbone else r
+        # Z_1 (vertical) and Z_2 (horizontal); one pair, or one pair per region
+        self.backbone_v = nn.ModuleList(
+            ResNet18(in_chans=1, num_classes=0, blocks=cfg.backbone_blocks) for _ in range(n_pairs)
+        )
+        self.backbone_h = nn.ModuleList(
+            ResNet18(in_chans=1, num_classes=0, blocks=cfg.backbone_blocks) for _ in range(n_pairs)
+        )
+        c = self.backbone_v[0].num_features + self.backbone_h[0].num_features
+        if cfg.gcn_dims[-1] != c:
+            raise ValueError(
+                f"the last GCN width must equal the region feature width {c} (r_k = F^(2)_k + "
+                f"f_k is element-wise), got gcn_dims={cfg.gcn_dims}"
+            )
+        self.feature_dim = c
+        self.ri = RegionInspired(
+            r, c, cfg.squeeze_channels, cfg.f1_kernel, cfg.squeeze_kernel, cfg.attention
+        )
+        self.rr = RelationReasoning(c, cfg.gcn_dims, cfg.gcn_bias)
+        region_dim = 2 * c
+        self.num_features = region_dim * (r if cfg.aggregate == "flatten" else 1)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(self.num_features, cfg.num_classes)
+        self.region_head: nn.Module | None = (
+            nn.Linear(region_dim, cfg.num_classes) if cfg.region_classifier == "separate" else None
+        )
+        for m in (self.ri.f1, self.ri.f2):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        if cfg.weights is not None:
+            load_weights(self, cfg.weights)
+
+    def region_feature_maps(self, flow: Tensor) -> Tensor:
+        """Regions and backbone: ``flow: (B, 2, H, W) -> p: (B, R, 1024, h, w)``."""
+        if flow.ndim != 4 or flow.shape[1] != 2:
+            raise ValueError(
+                f"RRRN expects flow of shape (B, 2, H, W) (horizontal, vertical); "
+                f"got {tuple(flow.shape)}"
+            )
+        cfg = self.config
+        s = cfg.input_size
+        regions = crop_regions(flow, s, cfg.regions)  # (B, R, 2, S, S)
+        b, r = regions.shape[:2]
+        if cfg.share_backbone:
+            flat = regions.reshape(b * r, 2, s, s)
+            zv = self.backbone_v[0].forward_feature_maps(flat[:, 1:2])
+            zh = self.backbone_h[0].forward_feature_maps(flat[:, 0:1])
+            p = torch.cat([zv, zh], dim=1)
+            return p.reshape(b, r, *p.shape[1:])
+        maps = []
+        for k in range(r):
+            zv = self.backbone_v[k].forward_feature_maps(regions[:, k, 1:2])
+            zh = self.backbone_h[k].forward_feature_maps(regions[:, k, 0:1])
+            maps.append(torch.cat([zv, zh], dim=1))
+        return torch.stack(maps, dim=1)
+
+    def forward(self, flow: Tensor) -> RRRNOutput:
+        cfg = self.config
+        p = self.region_feature_maps(flow)  # (B, R, C, h, w)
+        alpha, psi = self.ri(p)  # (B, R), (B, R, h, w)
+        f = alpha.unsqueeze(-1) * p.mean(dim=(3, 4))  # (B, R, C) weighted region features
+        rel, graph = self.rr(f)  # (B, R, C), (B, R, R)
+        z = torch.cat([f, rel + f], dim=-1)  # (B, R, 2C): [weighted; relational]
+        if cfg.aggregate == "sum":
+            f_a = z.sum(dim=1)
+        elif cfg.aggregate == "mean":
+            f_a = z.mean(dim=1)
+        else:
+            f_a = z.flatten(1)
+        logits = self.head(self.drop(f_a))
+        region_head = self.region_head if self.region_head is not None else self.head
+        region_logits = region_head(self.drop(z))
+        return RRRNOutput(
+            logits=logits,
+            alpha=alpha,
+            region_logits=region_logits,
+            psi=psi,
+            graph=graph,
+            embedding=f_a,
+        )
+
+    def loss(
+        self, output: RRRNOutput, target: Tensor, class_weight: Tensor | None = None
+    ) -> RRRNLoss:
+        """Eq. 9 with this model's ``lambda1``, ``lambda2`` and ``beta``: ``RRRNLoss``
+        (``total``, ``cls``, ``rb``, ``cor``), each a batch mean."""
+        cfg = self.config
+        return rrrn_total_loss(
+            output.logits,
+            target,
+            output.alpha,
+            output.region_logits,
+            lambda1=cfg.lambda1,
+            lambda2=cfg.lambda2,
+            beta=cfg.beta,
+            class_weight=class_weight,
+        )
+
+
+@register_model("rrrn")
+def rrrn(config: RRRNConfig | None = None, **overrides: object) -> RRRN:
+    """Build RRRN: ``rrrn(input_size=64, num_classes=5, weights=None, ...)``.
+
+    Keyword arguments override fields of ``config`` (default :class:`RRRNConfig`).
+    """
+    cfg = config if config is not None else RRRNConfig()
+    if overrides:
+        cfg = replace(cfg, **overrides)  # type: ignore[arg-type]
+    return RRRN(cfg)
+
+
+@register_model("resnet18_flow")
+def resnet18_flow(
+    input_size: int = 224,
+    num_classes: int = 5,
+    weights: str | None = None,
+    **kwargs: object,
+) -> ResNet18TwoPath:
+    """ResNet18 baseline of the occlusion tables (RRRN Tables III–IV, column "ResNet18").
+
+    Two ResNet18 streams, one per flow component, on the whole face only (RRRN's backbone
+    without crops, RI and RR), pooled features concatenated (2 x 512), one FC + ReLU to 1024
+    and a linear head: :class:`~merkit.models.resnet.ResNet18TwoPath`.
+    **Shapes**: ``flow: (B, 2, input_size, input_size) -> logits: (B, num_classes)``.
+    Random initialisation unless ``weights`` names a local ``state_dict`` file (the paper's
+    was ImageNet-pretrained; nothing is downloaded here). ``kwargs`` go to
+    :class:`ResNet18TwoPath` (``blocks``, ``drop_rate``, ``feature_dim``).
+    """
+    if input_size < MIN_INPUT_SIZE:
+        raise ValueError(f"input_size must be >= {MIN_INPUT_SIZE}, got {input_size}")
+    model = ResNet18TwoPath(
+        num_classes=num_classes, input_size=input_size, **kwargs  # type: ignore[arg-type]
+    )
+    if weights is not None:
+        load_weights(model, weights)
+    return model

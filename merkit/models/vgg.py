@@ -1,0 +1,203 @@
+"""VGG16 baseline for the occlusion tables (RRRN Tables III–IV, column "VGG16").
+
+Standard VGG16 (configuration "D" of Simonyan & Zisserman): 13 3x3 convolutions in five
+blocks (64, 64 | 128, 128 | 256 x 3 | 512 x 3 | 512 x 3), each block closed by a 2x2 max pool,
+then adaptive average pooling to ``pool_size x pool_size`` and three fully connected layers
+(``fc_dims`` hidden widths, then the class layer).
+
+Decisions (the paper only says "VGG16 downloaded from" the VGG-Face page):
+
+* **Input**: the same 2-channel optical flow the other deep methods get (horizontal,
+  vertical), as one 2-channel image (``in_chans=2``), not a two-stream network.
+  **Shapes**: ``flow: (B, 2, S, S) -> logits: (B, num_classes)`` for any ``S >= 32``
+  (five 2x2 pools need at least 32 pixels).
+* **Any input size**: the adaptive pooling makes the first FC layer's width
+  ``512 * pool_size**2`` independent of ``S``. ``pool_size=7`` with ``fc_dims=(4096, 4096)``
+  is torchvision's layout (identical to the original at 224x224); a smaller head
+  (``pool_size=1, fc_dims=(512, 512)``) is much cheaper for the CPU profiles.
+* **Batch norm**: ``batch_norm=True`` by default (VGG16-BN). We have no pretrained weights
+  (no downloads here), and a plain VGG16 trained from scratch with Adam at 5e-4 often fails
+  to leave the majority-class solution; ``batch_norm=False`` gives the paper's plain VGG16
+  (needed to load VGG-Face-style weights).
+* **Weights**: random initialisation (Kaiming, as torchvision) unless ``weights`` names a
+  local ``state_dict`` file (``torch.save(model.state_dict(), path)``, or a checkpoint dict
+  holding it under ``"state_dict"`` / ``"model"``). Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from merkit.models.registry import register_model
+
+VGG16_LAYOUT: tuple[int | str, ...] = (
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+)
+"""Conv widths of VGG16 ("M" = 2x2 max pool): 13 conv layers, 5 pools."""
+
+MIN_INPUT_SIZE = 32
+
+
+class WeightsFileError(ValueError):
+    """A weights file that cannot be loaded into the model (wrong keys or shapes)."""
+
+
+def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> nn.Module:
+    """Load a local ``state_dict`` file into ``model`` (in place) and return the model.
+
+    Accepts a bare ``state_dict`` or a checkpoint dict holding it under ``"state_dict"``
+    or ``"model"``; a ``"module."`` prefix (DataParallel) is stripped. Raises
+    :class:`FileNotFoundError` for a missing file and :class:`WeightsFileError` naming the
+    missing / unexpected / mis-shaped keys otherwise. Never downloads anything.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"weights file {path} does not exist; pass weights=None for random initialisation "
+            "or the path of a state_dict saved with torch.save(model.state_dict(), path)"
+        )
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model"):
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping):
+        raise WeightsFileError(f"{path} does not hold a state_dict (got {type(obj).__name__})")
+    state = {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in obj.items()}
+    own = model.state_dict()
+    bad_shapes = [
+        f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if bad_shapes or (strict and (missing or unexpected)):
+        raise WeightsFileError(
+            f"weights file {path} does not fit {type(model).__name__}: "
+            f"{len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected keys "
+            f"{unexpected[:5]}, shape mismatches {bad_shapes[:5]}; check in_chans / "
+            "num_classes / the architecture flags, or load with strict=False"
+        )
+    model.load_state_dict(state, strict=strict)
+    return model
+
+
+@dataclass(frozen=True)
+class VGGConfig:
+    """VGG16 baseline settings (see the module docstring for the choices)."""
+
+    in_chans: int = 2
+    num_classes: int = 5
+    batch_norm: bool = True
+    pool_size: int = 7
+    fc_dims: tuple[int, ...] = (4096, 4096)
+    dropout: float = 0.5
+    weights: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.in_chans < 1 or self.num_classes < 2 or self.pool_size < 1:
+            raise ValueError(f"invalid VGGConfig {self}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+class VGG(nn.Module):
+    """VGG with a configurable conv layout and head.
+
+    ``forward_features(x: (B, in_chans, S, S)) -> (B, D)`` the penultimate embedding
+    (``D = fc_dims[-1]``, or ``512 * pool_size**2`` without hidden FCs);
+    ``forward(x) -> logits: (B, num_classes)``.
+    """
+
+    def __init__(self, config: VGGConfig, layout: tuple[int | str, ...] = VGG16_LAYOUT) -> None:
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        chans = config.in_chans
+        for item in layout:
+            if item == "M":
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+                continue
+            width = int(item)
+            layers.append(nn.Conv2d(chans, width, kernel_size=3, padding=1))
+            if config.batch_norm:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.ReLU(inplace=True))
+            chans = width
+        self.features = nn.Sequential(*layers)
+        self.num_pools = sum(1 for item in layout if item == "M")
+        self.avgpool = nn.AdaptiveAvgPool2d(config.pool_size)
+        hidden: list[nn.Module] = []
+        width = chans * config.pool_size**2
+        for dim in config.fc_dims:
+            hidden += [nn.Linear(width, dim), nn.ReLU(inplace=True), nn.Dropout(config.dropout)]
+            width = dim
+        self.classifier = nn.Sequential(*hidden)
+        self.num_features = width
+        self.head = nn.Linear(width, config.num_classes)
+        self._init_weights()
+        if config.weights is not None:
+            load_weights(self, config.weights)
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        min_size = 2**self.num_pools
+        if x.ndim != 4 or x.shape[1] != self.config.in_chans or min(x.shape[-2:]) < min_size:
+            raise ValueError(
+                f"VGG expects (B, {self.config.in_chans}, H, W) with H, W >= {min_size}, "
+                f"got {tuple(x.shape)}"
+            )
+        x = self.avgpool(self.features(x))
+        return self.classifier(torch.flatten(x, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.forward_features(x))
+
+
+@register_model("vgg16")
+def vgg16(config: VGGConfig | None = None, **overrides: object) -> VGG:
+    """VGG16 baseline: ``vgg16(in_chans=2, num_classes=5, weights=None, ...)``.
+
+    Keyword arguments override fields of ``config`` (default :class:`VGGConfig`).
+    """
+    from dataclasses import replace
+
+    cfg = config if config is not None else VGGConfig()
+    if overrides:
+        cfg = replace(cfg, **overrides)  # type: ignore[arg-type]
+    return VGG(cfg, VGG16_LAYOUT)

@@ -1,0 +1,145 @@
+"""Runners: one (method, fold, seed) -> predictions, for the experiment engine.
+
+A runner is a frozen dataclass holding the arrays it needs (joblib memory-maps large arrays
+for worker processes) and the method's settings; ``runner(spec)`` trains on ``spec.train``
+clips and predicts ``spec.test`` clips. Test clips always use their original onset->apex flow;
+training clips use every augmented pair when ``augment`` is on (MER-auGCN Sec. IV-B2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from merkit.experiments import RunResult, RunSpec
+
+IGNORE = -100  # class label of clips outside I–V (AU task): ignored by the CE term
+
+
+@dataclass(frozen=True, eq=False)
+class FlowData:
+    """Flow samples and per-clip labels.
+
+    ``x``: (N, 2, S, S) float32; ``clip``: (N,) row position; ``is_original``: (N,) bool;
+    ``labels``: (n_clips,) objective class 1..7; ``aus``: (n_clips, K) 0/1 AU targets in the
+    model's AU order (K may be 0).
+    """
+
+    x: np.ndarray
+    clip: np.ndarray
+    is_original: np.ndarray
+    labels: np.ndarray
+    aus: np.ndarray
+
+    def train_samples(self, clips: tuple[int, ...], augment: bool) -> np.ndarray:
+        mask = np.isin(self.clip, np.asarray(clips, dtype=np.int64))
+        if not augment:
+            mask &= self.is_original
+        return np.flatnonzero(mask)
+
+    def test_samples(self, clips: tuple[int, ...]) -> np.ndarray:
+        """Index of each test clip's original sample, in ``clips`` order."""
+        originals = np.flatnonzero(self.is_original)
+        by_clip = dict(zip(self.clip[originals].tolist(), originals.tolist(), strict=True))
+        missing = [c for c in clips if c not in by_clip]
+        if missing:
+            raise KeyError(f"no original flow for clip rows {missing[:5]}")
+        return np.array([by_clip[c] for c in clips], dtype=np.int64)
+
+
+def class_targets(labels: np.ndarray, n_classes: int = 5) -> np.ndarray:
+    """1..C -> 0..C-1; other classes -> :data:`IGNORE`."""
+    y = np.asarray(labels, dtype=np.int64) - 1
+    return np.where((y >= 0) & (y < n_classes), y, IGNORE)
+
+
+@dataclass(frozen=True, eq=False)
+class DeepRunner:
+    """Train a flow network and predict.
+
+    ``build(seed) -> nn.Module``; ``loss_factory() -> loss_fn(output, y, au)`` for
+    :func:`merkit.train.fit`; ``task``: ``"classify"`` (objective classes I–V) or ``"au"``
+    (AU detection: the result's ``y_true``/``y_pred`` are (n, len(au_columns)) 0/1 and
+    ``scores`` the probabilities, thresholded at 0.5).
+    """
+
+    data: FlowData
+    build: Callable[[int], Any]
+    loss_factory: Callable[[], Any]
+    train: Any  # merkit.train.TrainConfig
+    augment: bool = True
+    task: Literal["classify", "au"] = "classify"
+    au_columns: tuple[int, ...] = ()
+    outputs: Callable[[Any], Any] | None = None
+    keep: tuple[str, ...] = ()  # model outputs stored per test clip, e.g. ("alpha",) for RRRN
+
+    def __call__(self, spec: RunSpec) -> RunResult:
+        import torch
+
+        from merkit import train as tr
+
+        train_idx = self.data.train_samples(spec.train, self.augment)
+        test_idx = self.data.test_samples(spec.test)
+        tr.seed_everything(spec.seed)
+        model = self.build(spec.seed)
+        x = torch.from_numpy(np.ascontiguousarray(self.data.x[train_idx]))
+        y = torch.from_numpy(class_targets(self.data.labels[self.data.clip[train_idx]]))
+        au = torch.from_numpy(self.data.aus[self.data.clip[train_idx]].astype(np.float32))
+        history = tr.fit(model, x, y, au if au.shape[1] else None, self.train, seed=spec.seed,
+                         loss_fn=self.loss_factory())
+        outputs_fn = self.outputs or tr.default_outputs
+        probs, au_probs, extras = tr.predict(model, torch.from_numpy(self.data.x[test_idx]), self.train,
+                                             outputs_fn=outputs_fn)
+        test = np.asarray(spec.test, dtype=np.int64)
+        info = {"train_samples": int(len(train_idx)), "samples_per_second": history.samples_per_second}
+        extra_arrays = _stack_extras(extras, self.keep)
+        if self.task == "au":
+            if au_probs is None:
+                raise ValueError(f"{spec.method}: the AU task needs a model with AU detectors")
+            cols = list(self.au_columns)
+            truth = self.data.aus[test][:, cols]
+            scores = au_probs[:, cols]
+            return RunResult("", info, test, truth, (scores >= 0.5).astype(np.int64), scores,
+                             history.epochs, extras=extra_arrays)
+        y_true = self.data.labels[test]
+        y_pred = probs.argmax(axis=1) + 1
+        if au_probs is not None:
+            extra_arrays["au_probs"] = au_probs
+        return RunResult("", info, test, y_true, y_pred, probs, history.epochs, extras=extra_arrays)
+
+
+def _stack_extras(extras: list[dict[str, np.ndarray]], keep: tuple[str, ...]) -> dict[str, np.ndarray]:
+    if not extras:
+        return {}
+    return {k: np.concatenate([e[k] for e in extras]) for k in keep if k in extras[0]}
+
+
+@dataclass(frozen=True, eq=False)
+class SVMRunner:
+    """A linear SVM on fixed features (the handcrafted baselines).
+
+    ``features``: (n_clips, F); ``labels``: (n_clips,) classes; ``groups``: (n_clips,) subject
+    ids used to choose C by cross-validation over TRAINING subjects only.
+    """
+
+    features: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+    svm: Any  # merkit.features.svm.SVMConfig
+
+    def __call__(self, spec: RunSpec) -> RunResult:
+        from merkit.features.svm import fit_predict_svm
+
+        train = np.asarray(spec.train, dtype=np.int64)
+        test = np.asarray(spec.test, dtype=np.int64)
+        y_pred, chosen_c = fit_predict_svm(
+            self.features[train], self.labels[train], self.groups[train], self.features[test],
+            seed=spec.seed, config=self.svm,
+        )
+        n_classes = 5
+        scores = np.zeros((len(test), n_classes))
+        scores[np.arange(len(test)), np.clip(np.asarray(y_pred) - 1, 0, n_classes - 1)] = 1.0
+        return RunResult("", {"C": float(chosen_c)}, test, self.labels[test], np.asarray(y_pred), scores)

@@ -1,0 +1,183 @@
+"""``make bench``: every benchmark runs in its --quick sizes and reports a ratio; the baselines
+the benchmarks time (loop twin of the AU heads, per-slice LBP-TOP) compute the same thing.
+
+No assertion on timings (the machine is shared): only structure, finiteness and equivalence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from merkit import bench
+from merkit.features.bench import lbp_top_per_slice, synthetic_clip
+from merkit.features.lbptop import LBPTOPConfig, lbp_top
+from merkit.models.bench import LoopAUAttention, LoopAUDetectors, loop_twin
+from merkit.models.mer_augcn import AUAttention, AUDetectors, MERAuGCN, MERAuGCNConfig
+
+EXPECTED = ("flow", "train", "features", "occlusion")
+
+
+@pytest.fixture(scope="module")
+def quick_run() -> tuple[dict[str, dict], str]:
+    """``run_all(quick=True)`` once for the module: (results, printed text)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        results = bench.run_all(quick=True)
+    return results, out.getvalue()
+
+
+def test_registry_has_every_benchmark() -> None:
+    assert set(EXPECTED) <= set(bench.benchmarks())
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_quick_benchmark_reports_finite_positive_ratio(quick_run, name: str) -> None:
+    results, text = quick_run
+    r = results[name]
+    assert isinstance(r, dict) and isinstance(r["ratio"], float)
+    assert math.isfinite(r["ratio"]) and r["ratio"] > 0
+    # the benchmark's own section ends with its ratio line, with the same number
+    section = text.split(f"== {name} benchmark")[1].split("\n== ")[0]
+    last = [line for line in section.splitlines() if line.strip()][-1]
+    assert last.startswith("ratio: ") and f"{r['ratio']:.2f}x" in last
+    assert ("faster than" in last) == (r["ratio"] >= 1)
+
+
+def test_quick_run_prints_machine_and_summary(quick_run) -> None:
+    results, text = quick_run
+    assert list(results) == list(bench.benchmarks())
+    assert "machine: " in text and "device cpu" in text
+    assert re.search(r"torch \S+ with \d+ threads", text)
+    summary = text.split("== summary")[1]
+    for name, r in results.items():
+        assert re.search(rf"^\s+{name}\s+{r['ratio']:.2f}x\s", summary, re.M), name
+
+
+def test_train_result_structure(quick_run) -> None:
+    r = quick_run[0]["train"]["cpu"]
+    assert set(r["samples_per_s"]) == {"batched", "loop", "backbone"}
+    assert r["params"]["batched"] == r["params"]["loop"] > r["params"]["backbone"]
+    assert r["max_abs_diff"] < 1e-5 and r["num_aus"] == 12 and r["input_size"] == 28
+    assert math.isclose(r["ratio"], r["samples_per_s"]["batched"] / r["samples_per_s"]["loop"])
+
+
+def test_occlusion_and_features_structure(quick_run) -> None:
+    occ = quick_run[0]["occlusion"]
+    for kind in ("mask", "glass"):
+        assert occ[f"{kind}_cached_ms_per_frame"] > 0 and occ[f"{kind}_redraw_ms_per_frame"] > 0
+    feats = quick_run[0]["features"]
+    for name in ("lbp_top", "lbp_sip", "hog3d", "hoof", "resample"):
+        assert feats[f"T=6 16x16/{name}_s"] > 0
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_benchmark_help_lists_its_options(name: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench.main([name, "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert f"python -m merkit.bench {name}" in text and "--quick" in text
+    for dest in bench._REGISTRY[name].quick:
+        assert "--" + dest.replace("_", "-") in text
+
+
+def test_top_level_help_and_unknown_name(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert all(f"  {name} " in text for name in EXPECTED)
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["nope"])
+    assert exc.value.code == 2
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        bench.run_benchmark("nope")
+
+
+def test_quick_defaults_yield_to_explicit_options() -> None:
+    args = bench.parse_args("occlusion", ["--quick", "--frames", "7"])
+    assert args.frames == 7 and args.designs == bench._REGISTRY["occlusion"].quick["designs"]
+    full = bench.parse_args("occlusion", [])
+    assert full.frames == 30 and full.designs is None and not full.quick
+
+
+def test_ratio_line_and_table(capsys) -> None:
+    assert bench.ratio_line(3.2, "X") == "ratio: 3.20x faster than X"
+    assert bench.ratio_line(0.5, "X") == "ratio: 0.50x, i.e. 2.00x slower than X"
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            bench.ratio_line(bad, "X")
+    bench.print_table(["name", "value"], [["a", "1.0"], ["longer name", "123.45"]])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and len({len(line) for line in lines}) == 1  # right-aligned column
+    assert all(line.startswith("  ") for line in lines)
+    bench.print_table(["a", "b"], [["x", "long text"]], align="ll")
+    assert capsys.readouterr().out.splitlines()[1] == "  x  long text"
+    with pytest.raises(ValueError, match="align"):
+        bench.print_table(["a", "b"], [], align="lx")
+
+
+# --- the baselines compute what merkit computes --------------------------------------------------
+
+
+@pytest.mark.parametrize("mode,hidden", [("sigmoid", 8), ("softmax", 0)])
+def test_loop_heads_equal_batched_heads_with_gradients(mode: str, hidden: int) -> None:
+    torch.manual_seed(0)
+    att, det = AUAttention(12, 5, mode), AUDetectors(12, 5, hidden)
+    latt, ldet = LoopAUAttention.from_batched(att), LoopAUDetectors.from_batched(det)
+    assert sum(p.numel() for p in (*att.parameters(), *det.parameters())) == sum(
+        p.numel() for p in (*latt.parameters(), *ldet.parameters())
+    )
+    z = torch.randn(3, 12)
+    xa, xb = att(z), latt(z)
+    ya, yb = det(xa), ldet(xb)
+    torch.testing.assert_close(xb, xa)
+    torch.testing.assert_close(yb, ya)
+    (ya.square().sum() + xa.sum()).backward()
+    (yb.square().sum() + xb.sum()).backward()
+    # the gradient of attention layer k is block k of the batched layer's gradient
+    k, d = 5, 12
+    for i, layer in enumerate(latt.layers):
+        torch.testing.assert_close(layer.weight.grad, att.fc.weight.grad.view(k, d, d)[i])
+    first = [m if hidden == 0 else m[0] for m in ldet.mlps]
+    for i, layer in enumerate(first):
+        torch.testing.assert_close(layer.weight.grad, det.w1.grad[i].T)
+
+
+def test_loop_twin_of_full_model_matches_and_rejects_plain_backbone() -> None:
+    torch.manual_seed(1)
+    model = MERAuGCN(MERAuGCNConfig(feature_dim=16, gcn_hidden=8, gcn_out=4))
+    twin = loop_twin(model)
+    assert isinstance(twin.attention, LoopAUAttention) and isinstance(model.attention, AUAttention)
+    flow = torch.randn(2, 2, 28, 28)
+    for a, b in zip(model(flow), twin(flow), strict=True):
+        torch.testing.assert_close(b, a)
+    plain = MERAuGCN(
+        MERAuGCNConfig(au_detection=False, attention="none", graph="none", fusion="z_o")
+    )
+    with pytest.raises(ValueError, match="AU module"):
+        loop_twin(plain)
+
+
+def test_per_slice_lbp_top_equals_vectorised_lbp_top() -> None:
+    rng = np.random.default_rng(3)
+    volume = rng.uniform(0, 255, (9, 23, 19)).round()  # integer ties included
+    for cfg in (
+        LBPTOPConfig(),
+        LBPTOPConfig(grid=(3, 4), P=(4, 8, 6), R=(2.0, 2.0, 2.0), t_blocks=2),
+        LBPTOPConfig(method="uniform"),
+    ):
+        expected = lbp_top(volume, cfg.grid, cfg.P, cfg.R, cfg.method, cfg.t_blocks)
+        np.testing.assert_array_equal(lbp_top_per_slice(volume, cfg), expected)
+    np.testing.assert_array_equal(
+        lbp_top_per_slice(synthetic_clip(6, 16)), lbp_top(synthetic_clip(6, 16))
+    )
+    with pytest.raises(ValueError, match="equal radii"):
+        lbp_top_per_slice(volume, LBPTOPConfig(R=(1.0, 1.0, 2.0)))

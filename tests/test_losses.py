@@ -1,0 +1,206 @@
+"""MER-auGCN losses against explicit hand computations (loops over samples j and AUs i)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from merkit.losses import (
+    LossConfig,
+    MERAuGCNLoss,
+    au_targets,
+    balanced_detection_loss,
+    classification_loss,
+    focal_loss,
+    joint_loss,
+    joint_loss_fn,
+)
+
+
+def hand_balanced(
+    probs: list[list[float]], y: list[list[int]], o: float = 0.05, g: float = 2.0
+) -> float:
+    """Eq. 2-3 written out with plain Python loops."""
+    m, k = len(probs), len(probs[0])
+    alpha = [sum(y[j][i] for j in range(m)) / m for i in range(k)]
+    total = 0.0
+    for j in range(m):
+        for i in range(k):
+            p = probs[j][i]
+            total += alpha[i] * (1 - p) ** g * y[j][i] * math.log((p + o) / (1 + o))
+            total += (1 - alpha[i]) * p**g * (1 - y[j][i]) * math.log((1 + o - p) / (1 + o))
+    return -total / (k * m)
+
+
+def hand_focal(
+    probs: list[list[float]], y: list[list[int]], a: float = 0.25, g: float = 2.0
+) -> float:
+    total, n = 0.0, 0
+    for j in range(len(probs)):
+        for i in range(len(probs[0])):
+            p = probs[j][i]
+            if y[j][i] == 1:
+                total += -a * (1 - p) ** g * math.log(max(p, 1e-6))
+            else:
+                total += -(1 - a) * p**g * math.log(max(1 - p, 1e-6))
+            n += 1
+    return total / n
+
+
+def hand_ce(logits: list[list[float]], labels: list[int]) -> float:
+    total = 0.0
+    for row, c in zip(logits, labels, strict=True):
+        denom = sum(math.exp(v) for v in row)
+        total += -math.log(math.exp(row[c]) / denom)
+    return total / len(labels)
+
+
+def _batch(seed: int, m: int = 9, k: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    probs = torch.rand(m, k, generator=gen, dtype=torch.float64)
+    targets = (torch.rand(m, k, generator=gen) < 0.4).to(torch.float64)
+    targets[:, 0] = 0.0  # an AU with no positive in the batch: alpha = 0
+    targets[:, 1] = 1.0  # an AU positive in every sample: alpha = 1
+    return probs, targets
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize(("offset", "gamma"), [(0.05, 2.0), (0.1, 1.0)])
+def test_balanced_detection_loss_matches_hand_computation(
+    seed: int, offset: float, gamma: float
+) -> None:
+    probs, targets = _batch(seed)
+    got = balanced_detection_loss(probs, targets, offset=offset, gamma=gamma)
+    want = hand_balanced(probs.tolist(), targets.int().tolist(), offset, gamma)
+    assert got.item() == pytest.approx(want, rel=1e-12)
+
+
+def test_balanced_alpha_extremes_keep_only_one_term() -> None:
+    probs = torch.tensor([[0.3], [0.8], [0.1]], dtype=torch.float64)
+    # no positives: alpha = 0 -> only the negative term, weight 1
+    zeros = torch.zeros_like(probs)
+    neg = [-(p**2) * math.log((1.05 - p) / 1.05) for p in (0.3, 0.8, 0.1)]
+    assert balanced_detection_loss(probs, zeros).item() == pytest.approx(sum(neg) / 3, rel=1e-12)
+    # all positive: alpha = 1 -> only the positive term, weight 1
+    ones = torch.ones_like(probs)
+    pos = [-((1 - p) ** 2) * math.log((p + 0.05) / 1.05) for p in (0.3, 0.8, 0.1)]
+    assert balanced_detection_loss(probs, ones).item() == pytest.approx(sum(pos) / 3, rel=1e-12)
+
+
+def test_balanced_loss_is_zero_for_perfect_predictions_and_alpha_override() -> None:
+    targets = torch.tensor([[1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    assert balanced_detection_loss(targets.clone(), targets).item() == pytest.approx(0.0, abs=1e-7)
+    probs, targets = _batch(5)
+    inverse = 1 - targets.mean(0)
+    got = balanced_detection_loss(probs, targets, alpha=inverse)
+    # hand computation with the inverse weighting
+    p, y = probs.tolist(), targets.int().tolist()
+    total = 0.0
+    for j in range(len(p)):
+        for i in range(len(p[0])):
+            a = inverse[i].item()
+            total += a * (1 - p[j][i]) ** 2 * y[j][i] * math.log((p[j][i] + 0.05) / 1.05)
+            total += (1 - a) * p[j][i] ** 2 * (1 - y[j][i]) * math.log((1.05 - p[j][i]) / 1.05)
+    assert got.item() == pytest.approx(-total / (len(p) * len(p[0])), rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+@pytest.mark.parametrize(("alpha", "gamma"), [(0.25, 2.0), (0.6, 0.0)])
+def test_focal_loss_matches_hand_computation(seed: int, alpha: float, gamma: float) -> None:
+    probs, targets = _batch(seed)
+    probs[0, 2], probs[1, 3] = 0.0, 1.0  # exercise the clamp
+    got = focal_loss(probs, targets, alpha=alpha, gamma=gamma)
+    want = hand_focal(probs.tolist(), targets.int().tolist(), alpha, gamma)
+    assert got.item() == pytest.approx(want, rel=1e-9)
+
+
+def test_focal_gamma0_alpha_half_is_half_bce() -> None:
+    probs, targets = _batch(7)
+    bce = torch.nn.functional.binary_cross_entropy(probs, targets)
+    assert focal_loss(probs, targets, alpha=0.5, gamma=0.0).item() == pytest.approx(
+        0.5 * bce.item(), rel=1e-9
+    )
+
+
+@pytest.mark.parametrize("loss", [balanced_detection_loss, focal_loss])
+def test_gradients_finite_at_probability_0_and_1(loss) -> None:
+    probs = torch.tensor([[0.0, 1.0, 0.0, 1.0], [1.0, 0.0, 0.5, 0.5]], requires_grad=True)
+    targets = torch.tensor([[1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 0.0, 1.0]])
+    value = loss(probs, targets)
+    value.backward()
+    assert torch.isfinite(value)
+    assert torch.isfinite(probs.grad).all()
+
+
+def test_empty_au_set_and_bad_targets() -> None:
+    assert balanced_detection_loss(torch.zeros(4, 0), torch.zeros(4, 0)).item() == 0.0
+    assert focal_loss(torch.zeros(4, 0), torch.zeros(4, 0)).item() == 0.0
+    with pytest.raises(ValueError, match="0/1"):
+        balanced_detection_loss(torch.rand(3, 2), torch.full((3, 2), 0.5))
+    with pytest.raises(ValueError, match=r"\(M, K\)"):
+        focal_loss(torch.rand(3, 2), torch.zeros(3, 3))
+
+
+def test_classification_loss_is_mean_cross_entropy_eq5() -> None:
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(7, 5, generator=gen, dtype=torch.float64)
+    labels = torch.tensor([0, 4, 2, 2, 1, 3, 0])
+    assert classification_loss(logits, labels).item() == pytest.approx(
+        hand_ce(logits.tolist(), labels.tolist()), rel=1e-12
+    )
+    masked = labels.clone()
+    masked[[1, 3]] = -100
+    keep = [0, 2, 4, 5, 6]
+    assert classification_loss(logits, masked).item() == pytest.approx(
+        hand_ce([logits[j].tolist() for j in keep], [int(labels[j]) for j in keep]), rel=1e-12
+    )
+    assert classification_loss(logits, torch.full((7,), -100)).item() == 0.0
+
+
+@pytest.mark.parametrize("detection", ["balanced", "focal", "none"])
+def test_joint_loss_eq6(detection: str) -> None:
+    gen = torch.Generator().manual_seed(1)
+    logits = torch.randn(9, 5, generator=gen, dtype=torch.float64)
+    labels = torch.randint(0, 5, (9,), generator=gen)
+    probs, targets = _batch(1)
+    cfg = LossConfig(detection=detection)
+    out = MERAuGCNLoss(cfg)(logits, labels, probs, targets)
+    ce = hand_ce(logits.tolist(), labels.tolist())
+    if detection == "balanced":
+        detc = hand_balanced(probs.tolist(), targets.int().tolist())
+    elif detection == "focal":
+        detc = hand_focal(probs.tolist(), targets.int().tolist())
+    else:
+        detc = 0.0
+    assert out.cls.item() == pytest.approx(ce, rel=1e-12)
+    assert out.detc.item() == pytest.approx(detc, rel=1e-9, abs=1e-15)
+    assert out.total.item() == pytest.approx(ce + 0.75 * detc, rel=1e-9)
+
+
+def test_joint_loss_rejects_detection_without_detectors_or_targets() -> None:
+    logits, labels = torch.randn(3, 5), torch.tensor([0, 1, 2])
+    with pytest.raises(ValueError, match="no AU detectors"):
+        joint_loss(logits, labels, torch.zeros(3, 0), torch.zeros(3, 0))
+    with pytest.raises(ValueError, match="needs AU targets"):
+        joint_loss(logits, labels, torch.rand(3, 2), None)
+    out = joint_loss(logits, labels, torch.zeros(3, 0), None, LossConfig(detection="none"))
+    assert out.detc.item() == 0.0
+    with pytest.raises(ValueError, match="detection"):
+        LossConfig(detection="bce")  # type: ignore[arg-type]
+
+
+def test_au_targets_multi_hot() -> None:
+    t = au_targets([(1, 2), (4, 14), ()], aus=(1, 2, 4, 9))
+    assert t.tolist() == [[1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
+    assert au_targets([], aus=(1, 2)).shape == (0, 2)
+
+
+def test_joint_loss_fn_for_fit() -> None:
+    logits, labels = torch.randn(4, 5), torch.tensor([0, 1, 2, 3])
+    probs, targets = torch.rand(4, 3), torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 0], [1, 1, 1]])
+    total, parts = joint_loss_fn()((logits, probs), labels, targets)
+    ref = joint_loss(logits, labels, probs, targets)
+    assert total.item() == pytest.approx(ref.total.item())
+    assert parts == {"ce": pytest.approx(ref.cls.item()), "detc": pytest.approx(ref.detc.item())}

@@ -1,0 +1,281 @@
+"""RRRN: region crops, RI / RR modules, forward / backward, Eq. 2, 3, 7, 8, 9 by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from merkit.losses_rrrn import correlation_loss, region_biased_loss, rrrn_total_loss
+from merkit.models import create_model
+from merkit.models.regions import REGION_NAMES, crop_regions, region_boxes
+from merkit.models.rrrn import (
+    RRRN,
+    RRRNConfig,
+    cosine_graph,
+    degree_normalize,
+    resnet18_flow,
+    rrrn,
+)
+from merkit.models.vgg import WeightsFileError
+
+# small but complete: every module of the paper is present, only thinner where allowed
+SMALL = dict(squeeze_channels=8, backbone_blocks=(1, 1, 1, 1))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+# ---------------------------------------------------------------- regions (Sec. III-B)
+
+
+def test_region_boxes_by_hand():
+    # face of 64 rows x 48 columns; 0.75 -> 48 x 36, 0.9 -> 57.6 ~ 58 x 43.2 ~ 43,
+    # 0.85 -> 54.4 ~ 54 x 40.8 ~ 41 (round half up); boxes are (top, left, h, w)
+    expected = {
+        "original": (0, 0, 64, 48),
+        "top_left": (0, 0, 48, 36),
+        "top_right": (0, 48 - 36, 48, 36),
+        "center_down": (64 - 48, (48 - 36) // 2, 48, 36),
+        "center_90": ((64 - 58) // 2, (48 - 43) // 2, 58, 43),
+        "center_85": ((64 - 54) // 2, (48 - 41) // 2, 54, 41),
+    }
+    assert tuple(expected) == REGION_NAMES
+    assert region_boxes(64, 48) == list(expected.values())
+
+
+def test_crop_regions_takes_the_documented_pixels():
+    # value of pixel (row, col) is 1000 * row + col, channel 1 shifted by 0.5
+    h, w, size = 40, 52, 64
+    rows = torch.arange(h, dtype=torch.float64).view(h, 1)
+    cols = torch.arange(w, dtype=torch.float64).view(1, w)
+    coded = 1000.0 * rows + cols
+    flow = torch.stack([coded, coded + 0.5]).unsqueeze(0).repeat(2, 1, 1, 1)  # (2, 2, h, w)
+    out = crop_regions(flow, size)
+    assert out.shape == (2, 6, 2, size, size)
+    for k, (top, left, bh, bw) in enumerate(region_boxes(h, w)):
+        # every crop is enlarged, so bilinear (align_corners=False) keeps the corner pixels
+        # exactly and stays inside the box's value range (the code is monotone in row, col)
+        region = out[:, k, 0]
+        first = 1000.0 * top + left
+        last = 1000.0 * (top + bh - 1) + (left + bw - 1)
+        assert torch.allclose(region[:, 0, 0], torch.tensor(first, dtype=torch.float64))
+        assert torch.allclose(region[:, -1, -1], torch.tensor(last, dtype=torch.float64))
+        assert region.min() >= first - 1e-9 and region.max() <= last + 1e-9
+        assert torch.allclose(out[:, k, 1], out[:, k, 0] + 0.5)
+
+
+def test_crop_regions_identity_for_original_at_input_size():
+    flow = torch.randn(1, 2, 36, 36)
+    out = crop_regions(flow, 36)
+    assert torch.equal(out[:, 0], flow)
+    assert crop_regions(torch.randn(1, 2, 64, 64), 32).shape == (1, 6, 2, 32, 32)
+
+
+# ---------------------------------------------------------------- graph (Eq. 2, 3)
+
+
+def test_cosine_graph_and_degree_by_hand():
+    f = torch.rand(2, 6, 7, dtype=torch.float64)  # non-negative, like pooled ReLU maps
+    gamma = cosine_graph(f)
+    adj = degree_normalize(gamma)
+    for b in range(2):
+        for i in range(6):
+            for k in range(6):
+                dot = sum(float(f[b, i, c] * f[b, k, c]) for c in range(7))
+                ni = math.sqrt(sum(float(f[b, i, c]) ** 2 for c in range(7)))
+                nk = math.sqrt(sum(float(f[b, k, c]) ** 2 for c in range(7)))
+                assert gamma[b, i, k].item() == pytest.approx(dot / (ni * nk), rel=1e-10)
+        for k in range(6):
+            degree = sum(float(gamma[b, k, i]) for i in range(6))  # Eq. 3
+            assert gamma[b, k, k].item() == pytest.approx(1.0)
+            for i in range(6):
+                assert adj[b, k, i].item() == pytest.approx(float(gamma[b, k, i]) / degree)
+    # scaling a region's feature (its attention weight) leaves the graph unchanged
+    scaled = f * torch.rand(2, 6, 1, dtype=torch.float64).add(0.1)
+    assert torch.allclose(cosine_graph(scaled), gamma)
+
+
+# ---------------------------------------------------------------- model
+
+
+@pytest.mark.parametrize(("size", "flow_hw"), [(32, (32, 32)), (64, (48, 56))])
+def test_rrrn_forward_backward_shapes(size, flow_hw):
+    model = rrrn(input_size=size, **SMALL)
+    flow = torch.randn(2, 2, *flow_hw)
+    out = model(flow)
+    side = math.ceil(size / 32)
+    assert out.logits.shape == (2, 5)
+    assert out.alpha.shape == (2, 6)
+    assert out.region_logits.shape == (2, 6, 5)
+    assert out.psi.shape == (2, 6, side, side)
+    assert out.graph.shape == (2, 6, 6)
+    assert out.embedding.shape == (2, 2 * 1024)
+    loss = model.loss(out, torch.tensor([0, 4]))
+    assert torch.isfinite(loss.total)
+    loss.total.backward()
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not no_grad, no_grad
+    assert model.ri.f1.weight.grad.abs().sum() > 0  # attention receives gradient
+
+
+def test_alpha_ranges():
+    flow = torch.randn(3, 2, 32, 32)
+    soft = rrrn(input_size=32, **SMALL)(flow).alpha
+    assert torch.all((soft > 0) & (soft < 1))
+    assert torch.allclose(soft.sum(dim=1), torch.ones(3))
+    sig = rrrn(input_size=32, attention="sigmoid", **SMALL)(flow).alpha
+    assert torch.all((sig > 0) & (sig < 1))
+
+
+def test_forward_composition_by_hand():
+    """Recompute Eq. 2-4, the element-wise addition and the aggregation from the parts."""
+    model = rrrn(input_size=32, **SMALL).eval()
+    flow = torch.randn(2, 2, 40, 40)
+    with torch.no_grad():
+        out = model(flow)
+        p = model.region_feature_maps(flow)  # (B, R, C, h, w)
+        f = out.alpha.unsqueeze(-1) * p.mean(dim=(3, 4))
+        gamma = cosine_graph(f)
+        assert torch.allclose(out.graph, gamma, atol=1e-6)
+        w1, w2 = (layer.weight for layer in model.rr.layers)
+        for b in range(2):
+            a = torch.diag(1.0 / gamma[b].sum(dim=1)) @ gamma[b]  # D^-1 Gamma
+            h1 = torch.relu(a @ f[b] @ w1)
+            h2 = torch.relu(a @ h1 @ w2)
+            z = torch.cat([f[b], h2 + f[b]], dim=1)  # (R, 2C)
+            assert torch.allclose(out.embedding[b], z.sum(dim=0), rtol=1e-4, atol=1e-5)
+            assert torch.allclose(out.logits[b], model.head(z.sum(dim=0)), rtol=1e-4, atol=1e-5)
+            assert torch.allclose(out.region_logits[b], model.region_head(z), atol=1e-5)
+
+
+def test_backbone_is_shared_across_regions_and_flag_unshares():
+    shared = rrrn(input_size=32, **SMALL)
+    assert len(shared.backbone_v) == len(shared.backbone_h) == 1
+    separate = rrrn(input_size=32, share_backbone=False, **SMALL)
+    assert len(separate.backbone_v) == 6
+    assert separate(torch.randn(2, 2, 32, 32)).logits.shape == (2, 5)
+
+
+def test_streams_read_the_documented_channels():
+    model = rrrn(input_size=32, **SMALL).eval()
+    flow = torch.randn(1, 2, 32, 32)
+    with torch.no_grad():
+        p = model.region_feature_maps(flow)
+        zv = model.backbone_v[0].forward_feature_maps(flow[:, 1:2])
+        zh = model.backbone_h[0].forward_feature_maps(flow[:, 0:1])
+    assert torch.allclose(p[0, 0], torch.cat([zv, zh], dim=1)[0], atol=1e-6)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="input_size"):
+        RRRNConfig(input_size=16)
+    with pytest.raises(ValueError, match="shared"):
+        RRRNConfig(region_classifier="shared", aggregate="flatten")
+    with pytest.raises(ValueError, match="GCN width"):
+        RRRN(RRRNConfig(input_size=32, gcn_dims=(64, 32), **SMALL))
+    cfg = dataclasses.replace(RRRNConfig(), input_size=64)
+    assert cfg.input_size == 64 and cfg.num_regions == 6
+
+
+def test_registry_and_weights_round_trip(tmp_path):
+    model = create_model("rrrn", input_size=32, **SMALL).eval()
+    assert isinstance(model, RRRN)
+    path = tmp_path / "rrrn.pt"
+    torch.save(model.state_dict(), path)
+    loaded = create_model("rrrn", input_size=32, weights=str(path), **SMALL).eval()
+    flow = torch.randn(2, 2, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(flow).logits, loaded(flow).logits)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        rrrn(input_size=32, weights=str(tmp_path / "missing.pt"), **SMALL)
+    with pytest.raises(WeightsFileError, match="rrrn.pt"):
+        rrrn(input_size=32, num_classes=3, weights=str(path), **SMALL)
+
+
+def test_resnet18_flow_baseline(tmp_path):
+    model = create_model("resnet18_flow", input_size=32, blocks=(1, 1, 1, 1)).eval()
+    flow = torch.randn(2, 2, 32, 32)
+    assert model(flow).shape == (2, 5)
+    path = tmp_path / "r18.pt"
+    torch.save({"state_dict": model.state_dict()}, path)
+    loaded = resnet18_flow(input_size=32, weights=str(path), blocks=(1, 1, 1, 1)).eval()
+    with torch.no_grad():
+        assert torch.equal(model(flow), loaded(flow))
+
+
+# ---------------------------------------------------------------- losses (Eq. 7, 8, 9)
+
+
+def _log_softmax_by_hand(row):
+    m = max(row)
+    lse = m + math.log(sum(math.exp(v - m) for v in row))
+    return [v - lse for v in row]
+
+
+def test_region_biased_loss_by_hand():
+    alpha = torch.tensor([[0.30, 0.10, 0.20, 0.10, 0.20, 0.10],  # crops below the face
+                          [0.10, 0.50, 0.10, 0.10, 0.10, 0.10],  # a crop well above
+                          [0.15, 0.16, 0.17, 0.17, 0.17, 0.18]])  # within the margin
+    # Eq. 7 by hand: max(0, 0.02 - (max crop - face))
+    hand = [0.02 - (0.20 - 0.30), 0.0, 0.02 - (0.18 - 0.15)]
+    hand[2] = max(0.0, hand[2])
+    per = region_biased_loss(alpha, beta=0.02, reduction="none")
+    assert per.tolist() == pytest.approx(hand)
+    assert region_biased_loss(alpha).item() == pytest.approx(sum(hand) / 3)
+    rand = torch.rand(5, 6)
+    for b in range(5):
+        a = rand[b].tolist()
+        expected = max(0.0, 0.05 - (max(a[1:]) - a[0]))
+        assert region_biased_loss(rand, beta=0.05, reduction="none")[b].item() == pytest.approx(
+            expected, abs=1e-6
+        )
+
+
+def test_correlation_and_total_loss_by_hand():
+    b, r, c = 4, 6, 5
+    region_logits = torch.randn(b, r, c, dtype=torch.float64) * 2
+    logits = torch.randn(b, c, dtype=torch.float64) * 2
+    target = torch.tensor([0, 3, 4, 1])
+    alpha = torch.softmax(torch.randn(b, r, dtype=torch.float64), dim=1)
+    cor_hand, ce_hand, rb_hand = [], [], []
+    for i in range(b):
+        y = int(target[i])
+        log_p_a = _log_softmax_by_hand(logits[i].tolist())[y]
+        total = 0.0
+        for k in range(r):
+            log_p_k = _log_softmax_by_hand(region_logits[i, k].tolist())[y]
+            total += max(0.0, log_p_k - log_p_a)
+        cor_hand.append(total)
+        ce_hand.append(-log_p_a)
+        a = alpha[i].tolist()
+        rb_hand.append(max(0.0, 0.02 - (max(a[1:]) - a[0])))
+    cor = correlation_loss(region_logits, logits, target, reduction="none")
+    assert cor.tolist() == pytest.approx(cor_hand, rel=1e-9, abs=1e-12)
+    assert any(v > 0 for v in cor_hand)  # the test exercises the hinge's active side
+    loss = rrrn_total_loss(logits, target, alpha, region_logits, lambda1=1.0, lambda2=0.2)
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    assert loss.cls.item() == pytest.approx(mean(ce_hand))
+    assert loss.rb.item() == pytest.approx(mean(rb_hand))
+    assert loss.cor.item() == pytest.approx(mean(cor_hand))
+    assert loss.total.item() == pytest.approx(
+        mean(ce_hand) + 1.0 * mean(rb_hand) + 0.2 * mean(cor_hand)
+    )
+
+
+def test_correlation_loss_is_zero_when_the_aggregate_is_most_confident():
+    target = torch.tensor([2])
+    logits = torch.tensor([[0.0, 0.0, 9.0]])
+    region_logits = torch.tensor([[[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]])
+    assert correlation_loss(region_logits, logits, target).item() == 0.0
+
+
+def test_loss_rejects_bad_targets():
+    with pytest.raises(ValueError, match="0..4"):
+        correlation_loss(torch.zeros(2, 6, 5), torch.zeros(2, 5), torch.tensor([0, 5]))
+    with pytest.raises(ValueError, match="alpha"):
+        region_biased_loss(torch.zeros(4))

@@ -1,0 +1,360 @@
+"""The embedded synthetic data set: counts, layouts, loaders' view, determinism, faces, motion.
+
+The smoke set is generated once per module (a few seconds); full-scale properties are checked
+on :func:`merkit.data.synthetic.plan`, which builds the clip table without rendering.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import openpyxl
+import pytest
+
+from merkit.data import _face_model as fm
+from merkit.data import synthetic
+from merkit.facs import TABLE_I, TABLE_VII_AUS, objective_class, parse_aus
+from merkit.io import read_json
+
+# MER-auGCN Table II, typed in from the paper.
+TABLE_II = {"casme2": (25, 15, 99, 26, 20), "samm": (24, 13, 20, 8, 3)}
+TABLE_II_SUBJECTS = {"casme2": 26, "samm": 21}
+
+KEY_COLUMNS = ["dataset", "subject", "clip", "onset", "apex", "offset", "apex_estimated", "aus",
+               "objective_class", "emotion", "frames"]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synthetic") / "smoke"
+    return synthetic.generate(out, seed=0, scale="smoke")
+
+
+@pytest.fixture(scope="module")
+def truth(smoke):
+    return synthetic.load_ground_truth(smoke)
+
+
+@pytest.fixture(scope="module")
+def full_plan():
+    return synthetic.plan("full", seed=0)
+
+
+# --------------------------------------------------------------------------- plan / counts
+
+
+def test_full_plan_has_table_ii_counts(full_plan):
+    assert len(full_plan) == 255 + 159
+    for dataset, per_class in TABLE_II.items():
+        part = full_plan[full_plan["dataset"] == dataset]
+        core = part[part["objective_class"] <= 5]
+        counts = Counter(core["objective_class"])
+        assert tuple(counts[c] for c in (1, 2, 3, 4, 5)) == per_class
+        assert core["subject"].nunique() == TABLE_II_SUBJECTS[dataset]
+        assert set(part["objective_class"]) == set(range(1, 8))  # VI/VII exercise the filter
+    assert (full_plan["dataset"] == "casme2").sum() == 255
+    assert (full_plan["dataset"] == "samm").sum() == 159
+    core = full_plan[full_plan["objective_class"] <= 5]
+    assert len(core) == 253 and core["subject"].nunique() == 47
+    casme = full_plan[full_plan["dataset"] == "casme2"]
+    assert sorted(casme["folder"].unique()) == [f"sub{i:02d}" for i in range(1, 27)]
+    samm_ids = full_plan.loc[full_plan["dataset"] == "samm", "subject_id"].unique()
+    assert all(6 <= i <= 37 for i in samm_ids)
+    assert full_plan["subject"].str.match(r"^(casme2/sub\d\d|samm/\d{3})$").all()
+
+
+def test_smoke_plan_is_small_and_covers_every_class():
+    table = synthetic.plan("smoke", seed=0)
+    assert 15 <= len(table) <= 30
+    for dataset, n_subjects in (("casme2", 4), ("samm", 3)):
+        part = table[table["dataset"] == dataset]
+        assert part["subject"].nunique() == n_subjects
+        assert set(part["objective_class"]) == set(range(1, 8))
+        assert part.loc[part["objective_class"] <= 5, "subject"].nunique() >= 2
+
+
+def test_aus_follow_table_i_and_the_datasets(full_plan):
+    core = full_plan[full_plan["objective_class"] <= 5]
+    for row in core.itertuples():
+        assert objective_class(row.aus) == row.objective_class, (row.clip, row.aus)
+        # a Table I combination of the class is present
+        assert any(set(c) <= set(row.aus) for c in TABLE_I[row.objective_class])
+    seen = {d: set().union(*map(set, full_plan.loc[full_plan["dataset"] == d, "aus"]))
+            for d in synthetic.DATASETS}
+    assert not seen["casme2"] & {23, 24, 26, 40}
+    assert not seen["samm"] & {38, 40}
+    for dataset in synthetic.DATASETS:
+        part = full_plan[full_plan["dataset"] == dataset]
+        for au in TABLE_VII_AUS:
+            assert sum(au in aus for aus in part["aus"]) >= 5, (dataset, au)
+    # some I–V clips carry AU14 on top of their Table I combination
+    assert sum(14 in aus for aus in core["aus"]) >= 3
+
+
+def test_au_cells_parse_back_to_the_aus(full_plan):
+    or_cells = 0
+    for row in full_plan.itertuples():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert parse_aus(row.aus_cell) == row.aus, row.aus_cell
+        or_cells += bool(caught)
+    assert or_cells == 1  # exactly one "12 or 14" at full scale
+    cells = [str(c) for c in full_plan["aus_cell"]]
+    casme = [str(c) for c in full_plan.loc[full_plan["dataset"] == "casme2", "aus_cell"]]
+    samm = [str(c) for c in full_plan.loc[full_plan["dataset"] == "samm", "aus_cell"]]
+    assert any(c[0] in "LR" for c in casme)  # "L10", "R12"
+    assert any("+" in c and " " not in c for c in casme)  # "4+7"
+    assert any(" + " in c for c in samm) and any(c[-1] in "ABCDE" for c in samm)  # "R14A"
+    assert "12 or 14" in cells
+    subject_cells = full_plan.loc[full_plan["dataset"] == "samm", "subject_cell"]
+    assert {type(v) for v in subject_cells} == {int, str}  # 6 and "006"
+
+
+def test_plan_timing(full_plan):
+    lengths = full_plan["offset"] - full_plan["onset"] + 1
+    assert lengths.between(8, 21).all()  # 8–20, +1 where a "/" apex needed an even sum
+    assert (full_plan["first_frame"] < full_plan["onset"]).all()
+    assert (full_plan["last_frame"] > full_plan["offset"]).all()
+    assert (full_plan["onset"] - full_plan["first_frame"]).between(1, 3).all()
+    assert ((full_plan["onset"] < full_plan["apex"]) & (full_plan["apex"] < full_plan["offset"])).all()
+    estimated = full_plan[full_plan["apex_estimated"]]
+    assert len(estimated) >= 3 and set(estimated["dataset"]) == {"casme2"}
+    for row in estimated.itertuples():
+        assert row.apex == (row.onset + row.offset) // 2 == round((row.onset + row.offset) / 2)
+
+
+def test_plan_is_seeded():
+    a, b, c = synthetic.plan("smoke", 0), synthetic.plan("smoke", 0), synthetic.plan("smoke", 1)
+    assert a.equals(b)
+    assert not a[["clip", "aus", "onset"]].equals(c[["clip", "aus", "onset"]])
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="scale"):
+        synthetic.plan("huge")
+    with pytest.raises(ValueError, match="casme_size"):
+        synthetic.SyntheticConfig(casme_size=(10, 10))
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("not synthetic")
+    with pytest.raises(FileExistsError, match="left untouched"):
+        synthetic.generate(foreign, scale="smoke")
+    assert (foreign / "notes.txt").read_text() == "not synthetic"
+
+
+# --------------------------------------------------------------------------- layouts / loaders
+
+
+def test_layout_matches_the_real_data_sets(smoke, truth):
+    casme, samm = smoke / "CASME2", smoke / "SAMM"
+    coding = openpyxl.load_workbook(casme / "CASME2-coding-20140508.xlsx").worksheets[0]
+    header = [c.value for c in coding[1]]
+    assert header == ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
+                      "Action Units", "Estimated Emotion"]
+    body = list(coding.iter_rows(min_row=2, values_only=True))
+    assert all(isinstance(r[0], int) for r in body)
+    assert "/" in [r[4] for r in body]
+    objective = openpyxl.load_workbook(casme / "CASME2-ObjectiveClasses.xlsx").worksheets[0]
+    rows = list(objective.iter_rows(values_only=True))
+    assert rows[0] == ("Subject", "Filename", "Objective Class")
+    assert all(isinstance(r[0], str) and r[0].startswith("sub") and isinstance(r[2], int)
+               for r in rows[1:])
+    sheet = openpyxl.load_workbook(samm / "SAMM_Micro_FACS_Codes_v2.xlsx").worksheets[0]
+    assert [c.value for c in sheet[14]][:3] == ["Subject", "Filename", "Inducement Code"]
+    assert [c.value for c in sheet[14]][-2:] == ["Objective Classes", "Notes"]
+    preamble = [[c.value for c in sheet[r]] for r in range(1, 14)]
+    assert not any("Subject" in row for row in preamble)
+    assert any(all(v is None for v in row) for row in preamble)  # blank rows, as in the real file
+    assert sheet.cell(15, 2).value is not None  # data right below the header
+
+    for row in truth.itertuples():
+        assert len(row.all_frames) == row.last_frame - row.first_frame + 1
+        first = cv2.imread(str(row.all_frames[0]), cv2.IMREAD_UNCHANGED)
+        if row.dataset == "casme2":
+            assert row.all_frames[0].name == f"img{row.first_frame}.jpg"
+            assert row.all_frames[0].parent == casme / "CASME2_RAW_selected" / row.subject[7:] / row.clip
+            assert first.ndim == 3 and first.shape == (170, 200, 3)
+        else:
+            sid = row.subject[5:]
+            assert row.all_frames[0].name == f"{sid}_{row.first_frame:05d}.jpg"
+            assert row.all_frames[0].parent == samm / sid / row.clip
+            assert first.ndim == 2 and first.shape == (200, 200)
+    assert (smoke / synthetic.MARKER).is_file()
+
+
+def test_loaders_see_the_ground_truth(smoke, truth):
+    from merkit.data import casme2, megc2018, samm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the smoke set must load without any warning
+        every = megc2018.load(smoke / "CASME2", smoke / "SAMM", classes=tuple(range(1, 8)))
+        core = megc2018.load(smoke / "CASME2", smoke / "SAMM")
+        alone = [casme2.load(smoke / "CASME2"), samm.load(smoke / "SAMM")]
+    expected = truth[KEY_COLUMNS].reset_index(drop=True)
+    got = every[KEY_COLUMNS].reset_index(drop=True)
+    for column in KEY_COLUMNS:
+        assert got[column].tolist() == expected[column].tolist(), column
+    for part in alone:
+        mine = truth[truth["dataset"] == part.attrs["dataset"]][KEY_COLUMNS].reset_index(drop=True)
+        assert part[KEY_COLUMNS].reset_index(drop=True).equals(mine)
+    assert set(core["objective_class"]) == {1, 2, 3, 4, 5}
+    assert len(core) == (truth["objective_class"] <= 5).sum()
+    # frames[apex - onset] is the apex frame: once the head's rigid motion is removed (fitted on
+    # the landmarks no AU of the clip moves), the AU's landmarks are farthest from onset there
+    for row in every.itertuples():
+        gt = truth[(truth["subject"] == row.subject) & (truth["clip"] == row.clip)].iloc[0]
+        marks = gt.landmarks[row.onset - gt.first_frame:row.offset - gt.first_frame + 1]
+        moved = sorted({p for au in row.aus for p in fm.AU_REGIONS[au] if p < 68})
+        still = [p for p in range(68) if p not in moved]
+        motion = []
+        for frame in marks:
+            m, _ = cv2.estimateAffinePartial2D(frame[still], marks[0][still], method=cv2.LMEDS)
+            aligned = frame[moved] @ m[:, :2].T + m[:, 2]
+            motion.append(np.linalg.norm(aligned - marks[0][moved], axis=1).mean())
+        assert int(np.argmax(motion)) == row.apex - row.onset, (row.clip, np.round(motion, 2))
+        assert motion[-1] < 0.25 * max(motion), row.clip  # back to neutral at offset
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_same_seed_same_bytes(smoke, tmp_path):
+    table = synthetic.plan("smoke", seed=0)
+    rows = table.to_dict("records")
+    config = synthetic.SyntheticConfig()
+    for dataset in synthetic.DATASETS:
+        subject = min(r["subject"] for r in rows if r["dataset"] == dataset)
+        task = [r for r in rows if r["subject"] == subject]
+        result = synthetic._render_subject(task, 0, config, str(tmp_path))
+        for clip in result["clips"].values():
+            for rel, _, _ in clip["files"]:
+                assert (tmp_path / rel).read_bytes() == (smoke / rel).read_bytes(), rel
+    casme = [r for r in rows if r["dataset"] == "casme2"]
+    samm = [r for r in rows if r["dataset"] == "samm"]
+    for rel, data in {**synthetic._casme_sheets(casme), **synthetic._samm_sheet(samm)}.items():
+        assert data == (smoke / rel).read_bytes(), rel
+
+
+def test_complete_set_is_a_noop_and_fingerprinted(smoke):
+    marker = smoke / synthetic.MARKER
+    before = marker.stat().st_mtime_ns
+    assert synthetic.is_complete(smoke, seed=0, scale="smoke", verify=True)
+    assert not synthetic.is_complete(smoke, seed=1, scale="smoke")
+    assert synthetic.generate(smoke, seed=0, scale="smoke") == smoke
+    assert marker.stat().st_mtime_ns == before
+    assert len(synthetic.fingerprint(smoke)) == 16
+    listed = read_json(marker)["files"]
+    on_disk = {p.relative_to(smoke).as_posix() for p in smoke.rglob("*") if p.is_file()}
+    assert on_disk == set(listed) | {synthetic.MARKER}
+
+
+def test_interrupted_run_leaves_no_complete_looking_folder(tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synthetic, "_render_subject", boom)
+    with pytest.raises(KeyboardInterrupt):
+        synthetic.generate(tmp_path / "out", scale="smoke")
+    # no output folder and no temporary folder left; only the (empty) lock file remains
+    assert [p.name for p in tmp_path.iterdir()] == [".out.lock"]
+
+
+# --------------------------------------------------------------------------- faces and motion
+
+
+def test_face_detector_finds_every_onset_face(smoke):
+    rate, missed = synthetic.face_detection_rate(smoke, scale="smoke")
+    assert rate == 1.0, missed
+
+
+def test_subjects_look_different(truth):
+    """Onset faces aligned on their landmarks differ between subjects (identity variation)."""
+    mean_shape = np.mean([r.landmarks[0] for r in truth.itertuples()], axis=0)
+    faces = {}
+    for row in truth.itertuples():
+        if row.subject in faces:
+            continue
+        image = cv2.imread(str(row.frames[0]), cv2.IMREAD_GRAYSCALE).astype(np.float32)
+        start = row.onset - row.first_frame
+        m, _ = cv2.estimateAffinePartial2D(row.landmarks[start], mean_shape.astype(np.float32))
+        faces[row.subject] = cv2.warpAffine(image, m, image.shape[::-1])
+    x0, y0 = mean_shape.min(axis=0).astype(int)
+    x1, y1 = mean_shape.max(axis=0).astype(int)
+    names = sorted(faces)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            diff = np.abs(faces[a][y0:y1, x0:x1] - faces[b][y0:y1, x0:x1]).mean()
+            assert diff > 8.0, (a, b, diff)
+
+
+def _regions(points: np.ndarray, spec, shape: tuple[int, int]):
+    """Landmarks the clip's AUs move (on their side), and masks near them / elsewhere."""
+    width = float(np.linalg.norm(points[16] - points[0]))
+    moved = sorted({p for au, side, _ in spec for p in fm.au_points(au, side) if p < 68})
+    near = np.zeros(shape, np.uint8)
+    far = np.zeros(shape, np.uint8)
+    face = np.zeros(shape, np.uint8)
+    for p in moved:
+        centre = tuple(int(v) for v in np.round(points[p]))
+        cv2.circle(near, centre, int(0.08 * width), 1, -1)
+        cv2.circle(far, centre, int(0.2 * width), 1, -1)
+    cv2.fillConvexPoly(face, cv2.convexHull(np.round(points).astype(np.int32)), 1)
+    return moved, near > 0, (face > 0) & (far == 0), width
+
+
+def test_apex_differs_from_onset_in_the_au_region(truth):
+    ratios = []
+    for row in truth.itertuples():
+        i0, i1 = row.onset - row.first_frame, row.apex - row.first_frame
+        onset = cv2.imread(str(row.all_frames[i0]), cv2.IMREAD_GRAYSCALE).astype(np.float64)
+        apex = cv2.imread(str(row.all_frames[i1]), cv2.IMREAD_GRAYSCALE).astype(np.float64)
+        moved, near, elsewhere, width = _regions(row.landmarks[i0], row.au_spec, onset.shape)
+        diff = np.abs(apex - onset)
+        assert elsewhere.sum() > 50
+        ratio = diff[near].mean() / diff[elsewhere].mean()
+        ratios.append(ratio)
+        assert ratio > 1.0, (row.subject, row.clip, row.aus, ratio)
+        # ground-truth landmarks: the AU's points move, the others much less; subtle amplitude
+        shift = np.linalg.norm(row.landmarks[i1] - row.landmarks[i0], axis=1)
+        still = [p for p in range(68) if p not in moved]
+        assert shift[moved].mean() > 1.3 * shift[still].mean(), (row.clip, row.aus)
+        assert 0.004 * width < shift.max() < 0.06 * width, (row.clip, shift.max() / width)
+        # nothing moves before onset or after offset beyond the head's small rigid motion
+        assert np.abs(row.landmarks[0] - row.landmarks[i0]).max() < 0.5
+    assert np.median(ratios) > 2.0
+
+
+def test_each_au_moves_its_landmarks_in_the_documented_direction():
+    """A face rendered with one AU at apex: the documented points move the documented way."""
+    identity = fm.Identity(template=0, blend=0.0, mirror=False, skin=(1, 1, 1), surround=(1, 1, 1),
+                           shape=tuple((0.0, 0.0) for _ in range(fm.N_POINTS + 1)),
+                           face_width=0.45, centre=(0.5, 0.55), aspect=1.0, roll=0.0,
+                           light=(0.0, 0.0), gain=1.0, gamma=1.0)
+    face = fm.subject_face(identity)
+    rng = np.random.default_rng(0)
+    expected = {1: (21, "up"), 2: (18, "up"), 4: (21, "down"), 5: (37, "up"), 7: (41, "up"),
+                9: (31, "up"), 10: (50, "up"), 12: (48, "up"), 15: (48, "down"),
+                17: (57, "up"), 25: (57, "down"), 26: (8, "down")}
+    for au, (point, direction) in expected.items():
+        motion = fm.ClipMotion(((au, "", 1.0),), np.array([0.0, 1.0]), (0, 0, 0, 0),
+                               np.zeros((2, 3)), np.ones(2), 0.0, (0.0, 0.0))
+        _, points = fm.render_clip(identity, face, motion, (170, 200), rng, gray=False)
+        dy = points[1, point, 1] - points[0, point, 1]
+        assert (dy < -0.3) if direction == "up" else (dy > 0.3), (au, dy)
+        # one-sided: "L" (subject's left = image right) moves the mirror point only
+        motion = dataclasses.replace(motion, aus=((au, "L", 1.0),))
+        _, points = fm.render_clip(identity, face, motion, (170, 200), rng, gray=False)
+        if point not in fm.MIDLINE:
+            moved = np.linalg.norm(points[1] - points[0], axis=1)
+            assert moved[fm.MIRROR[point]] > 3 * moved[point] + 0.1, au
+
+
+def test_cli_reports_an_existing_set(smoke, capsys):
+    assert synthetic.main(["--out", str(smoke), "--scale", "smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "already complete" in out and "casme2: 14 clips of 4 subjects" in out
