@@ -27,6 +27,7 @@ from merkit.features import (
     VolumeConfig,
 )
 from merkit.io import stable_hash, to_json
+from merkit.preprocess.occlusion import CONDITIONS
 from merkit.preprocess.pipeline import PreprocessConfig, profile_config
 from merkit.train import TrainConfig
 
@@ -88,6 +89,33 @@ class HandcraftedConfig:
 
 
 @dataclass(frozen=True)
+class OcclusionTablesConfig:
+    """RRRN Tables III–IV: conditions, input size, budgets, model overrides.
+
+    Every condition is its own data set (train and test both occluded, as the paper's
+    Mask-/Glass-/RMask- databases). ``input_size``: flow side fed to RRRN's regions and the
+    baselines (224 in the paper). ``augment``: the 70x augmentation of training clips.
+    ``cde``/``cde_folds`` as in :class:`ExperimentConfig`. ``rrrn``/``vgg``/``resnet``:
+    ``(field, value)`` overrides of the models' configs (smaller heads in quick/smoke).
+    ``weights``: optional ``(method, path)`` pairs of local state_dict files (e.g. ImageNet
+    weights you supply); random initialisation otherwise, and the reports say so.
+    ``occlusion_seed``: seed of the occluder designs and block positions.
+    """
+
+    conditions: tuple[str, ...] = CONDITIONS
+    input_size: int = 224
+    augment: bool = True
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=32))
+    cde: Literal["loso", "group"] = "loso"
+    cde_folds: int = 5
+    rrrn: tuple[tuple[str, Any], ...] = ()
+    vgg: tuple[tuple[str, Any], ...] = ()
+    resnet: tuple[tuple[str, Any], ...] = ()
+    weights: tuple[tuple[str, str], ...] = ()
+    occlusion_seed: int = 0
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything a run depends on, per stage. Later stages add their own sections."""
 
@@ -97,6 +125,7 @@ class Profile:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     handcrafted: HandcraftedConfig = field(default_factory=HandcraftedConfig)
+    occlusion: OcclusionTablesConfig = field(default_factory=OcclusionTablesConfig)
     seeds: tuple[int, ...] = (0,)
     departures: tuple[str, ...] = ()
 
@@ -134,10 +163,17 @@ _PROFILES: dict[str, Profile] = {
             volume=VolumeConfig(length=8, size=32), svm=SVMConfig(Cs=(0.1, 1.0, 10.0), n_splits=2),
             lbp_top=LBPTOPConfig(grid=(3, 3)), lbp_sip=LBPSIPConfig(grid=(3, 3)), hoof=HOOFConfig(grid=(3, 3)),
         ),
+        occlusion=OcclusionTablesConfig(
+            conditions=("unocc", "mask", "glass", "block-0.25"), input_size=32, augment=False,
+            train=TrainConfig(epochs=1, batch_size=16), cde="group", cde_folds=2,
+            rrrn=(("backbone_blocks", (1, 1, 1, 1)), ("squeeze_channels", 16), ("gcn_dims", (256, 1024))),
+            vgg=(("pool_size", 1), ("fc_dims", (64, 64))),
+            resnet=(("blocks", (1, 1, 1, 1)),),
+        ),
         seeds=(0,),
         departures=(
-            "smoke profile: a few synthetic subjects, one or two epochs; for testing the "
-            "pipeline only, the numbers mean nothing",
+            "smoke profile: a few synthetic subjects, one epoch, tiny models, 4 of the 13 "
+            "occlusion conditions; for testing the pipeline only, the numbers mean nothing",
         ),
     ),
     "quick": Profile(
@@ -149,6 +185,11 @@ _PROFILES: dict[str, Profile] = {
             train=TrainConfig(epochs=12), resnet_input=56, cde="group", cde_folds=5,
         ),
         handcrafted=HandcraftedConfig(svm=SVMConfig(Cs=(0.01, 0.1, 1.0, 10.0), n_splits=3)),
+        occlusion=OcclusionTablesConfig(
+            input_size=32, augment=False, train=TrainConfig(epochs=3, batch_size=32),
+            cde="group", cde_folds=3,
+            vgg=(("pool_size", 1), ("fc_dims", (512, 512))),
+        ),
         seeds=(0,),
         departures=(
             "one seed instead of several",
@@ -160,6 +201,11 @@ _PROFILES: dict[str, Profile] = {
             "ResNet18 ablation row on 56x56 flows instead of 112x112",
             "CDE: 5 subject-grouped folds instead of leave-one-subject-out (47 folds); "
             "metrics pooled over folds as in MEGC 2018",
+            "occlusion tables: 32x32 flows for RRRN and the baselines (the paper: 224x224), "
+            "no augmentation, 3 epochs, CDE on 3 subject-grouped folds; VGG16 with a 512-512 "
+            "head after global pooling (the paper: 4096-4096 on 7x7)",
+            "all deep models randomly initialised (the RRRN paper used ImageNet / VGG-Face "
+            "weights; pass your own through the profile's weights field)",
         ),
     ),
     "paper": Profile(
@@ -169,6 +215,9 @@ _PROFILES: dict[str, Profile] = {
         preprocess=profile_config("paper"),
         handcrafted=HandcraftedConfig(volume=VolumeConfig(length=10, size=128, interpolation="tim")),
         seeds=(0, 1, 2),
-        departures=(),
+        departures=(
+            "deep models randomly initialised unless weights files are given (the RRRN paper "
+            "used ImageNet / VGG-Face weights, which cannot be downloaded here)",
+        ),
     ),
 }

@@ -52,10 +52,11 @@ def matrix_heatmap(
     ax.set_xticks(range(len(cols)), cols, rotation=90)
     ax.set_yticks(range(len(labels)), labels)
     if matrix.size <= 400:
-        hi = np.nanmax(matrix) if matrix.size else 1.0
+        lo, hi = (np.nanmin(matrix), np.nanmax(matrix)) if matrix.size else (0.0, 1.0)
+        span = (hi - lo) or 1.0
         for (i, j), v in np.ndenumerate(matrix):
             ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7,
-                    color="white" if v > 0.6 * hi else "black")
+                    color="white" if (v - lo) / span > 0.6 else "black")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()

@@ -63,7 +63,7 @@ import functools
 import hashlib
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -830,3 +830,30 @@ def design_gallery(
         name: OcclusionSpec(kind, seed=seed, design=i).apply_clip([frame], [landmarks], 0)[0]  # type: ignore[index]
         for i, name in enumerate(design_names(kind))
     }
+
+
+def interpolate_landmarks(known: Mapping[int, np.ndarray], frames: Sequence[int]) -> list[np.ndarray]:
+    """Landmarks (68, 2) for every frame number in ``frames`` from the frames where they were
+    predicted (``known``: frame -> (68, 2)): linear interpolation between the nearest known
+    frames, held constant before the first and after the last.
+
+    The preprocessing predicts landmarks only on the frames it uses (onset and the apex
+    positions); descriptors that read every frame onset..offset (LBP-TOP, LBP-SIP, 3DHOG) need
+    an occluder on every frame, placed from these interpolated landmarks.
+    """
+    if not known:
+        raise ValueError("interpolate_landmarks needs at least one frame with landmarks")
+    keys = np.array(sorted(known), dtype=float)
+    stack = np.stack([np.asarray(known[int(k)], dtype=float) for k in keys])  # (n, 68, 2)
+    out = []
+    for f in frames:
+        j = int(np.searchsorted(keys, f))
+        if j == 0:
+            out.append(stack[0].copy())
+        elif j >= len(keys):
+            out.append(stack[-1].copy())
+        else:
+            lo, hi = keys[j - 1], keys[j]
+            w = (f - lo) / (hi - lo)
+            out.append((1 - w) * stack[j - 1] + w * stack[j])
+    return out

@@ -101,6 +101,7 @@ class Workspace:
     rep: Report
     df: pd.DataFrame
     flows: dict[int, FlowSet] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)  # in-memory memo (e.g. volumes)
 
     def flowset(self, size: int) -> FlowSet:
         if size not in self.flows:

@@ -19,8 +19,9 @@ import pandas as pd
 
 from merkit import experiments, paths
 from merkit.experiments import RunResult, RunSpec
-from merkit.features import SVMConfig, VolumeConfig, extract, load_clip_volume
+from merkit.features import SVMConfig, VolumeConfig, clip_volume, extract, load_clip_volume
 from merkit.io import save_npz, stable_hash
+from merkit.preprocess.occlusion import OCCLUSION_VERSION, OcclusionSpec, interpolate_landmarks
 from merkit.reproduce.augcn import Workspace, folds_for, score_table
 from merkit.reproduce.runners import SVMRunner
 
@@ -28,18 +29,24 @@ from merkit.reproduce.runners import SVMRunner
 LABELS: dict[str, str] = {"lbp_top": "LBP-TOP", "lbp_sip": "LBP-SIP", "hog3d": "3DHOG", "hoof": "HOOF"}
 
 
-def features(ws: Workspace, name: str, *, progress: bool = True) -> np.ndarray:
-    """(n_clips, F) features of every clip of the workspace, cached on disk."""
+def features(ws: Workspace, name: str, *, condition: str = "unocc", progress: bool = True) -> np.ndarray:
+    """(n_clips, F) features of every clip of the workspace under an occlusion condition.
+
+    Cached on disk per (descriptor, settings, clips, face boxes, condition); the frame volumes
+    of a condition are kept in memory while its descriptors are computed.
+    """
     from merkit import workflow
 
     cfg = ws.rep.profile.handcrafted
     desc = cfg.descriptor(name)
     crop = ws.rep.profile.preprocess.flow.crop_size
-    fs = ws.flowset(ws.rep.profile.preprocess.flow.out_size)  # face boxes (cached)
+    fs = ws.flowset(ws.rep.profile.preprocess.flow.out_size)  # face boxes + landmarks (cached)
     boxes = [tuple(int(v) for v in fs.faces[i].box) for i in range(len(ws.df))]
+    spec = occlusion_spec(ws, condition)
     source = {"volume": cfg.volume} if name != "hoof" else {"flow": workflow.preprocess_config(ws.rep, out_size=crop)}
     key = stable_hash({"descriptor": desc.name, "version": desc.version, "params": desc, "source": source,
-                       "clips": ws.data_key(fs.config.flow.out_size), "boxes": boxes}, length=24)
+                       "clips": ws.data_key(fs.config.flow.out_size), "boxes": boxes,
+                       "occlusion": None if spec is None else [spec.key, OCCLUSION_VERSION]}, length=24)
     path = paths.cache_dir() / "features" / f"{name}-{key}.npz"
     if path.exists():
         try:
@@ -47,18 +54,63 @@ def features(ws: Workspace, name: str, *, progress: bool = True) -> np.ndarray:
                 x = data["x"]
             if x.shape == (len(ws.df), desc.n_features):
                 return x
-        except Exception:  # corrupted: recompute
+        except Exception:  # a corrupted file is recomputed, never used
             pass
     if name == "hoof":
-        hoof_flows = workflow.build_flows(ws.rep, ws.df, out_size=crop, augment=False, progress=progress)
-        x = np.stack([extract(desc, np.moveaxis(hoof_flows.x[hoof_flows.indices([i], original_only=True)[0]], 0, -1))
+        flows = workflow.build_flows(ws.rep, ws.df, out_size=crop, augment=False, occlusion=spec,
+                                     progress=progress)
+        x = np.stack([extract(desc, np.moveaxis(flows.x[flows.indices([i], original_only=True)[0]], 0, -1))
                       for i in range(len(ws.df))])
     else:
-        rows = ws.df.itertuples(index=False)
-        x = np.stack([extract(desc, load_clip_volume(r.frames, cfg.volume, boxes[i], clip=r.clip))
-                      for i, r in enumerate(rows)])
+        x = np.stack([extract(desc, v) for v in volumes(ws, condition, progress=progress)])
     save_npz(path, x=x)
     return x
+
+
+def volumes(ws: Workspace, condition: str = "unocc", *, progress: bool = True) -> list[np.ndarray]:
+    """Face-crop volumes (T, S, S) of every clip, occluded per ``condition`` (memoised per condition).
+
+    Occluders are placed on every frame onset..offset from landmarks interpolated between the
+    frames where the preprocessing predicted them (:func:`merkit.preprocess.occlusion.interpolate_landmarks`),
+    with the same clip seed as the flows, so both see the same occluder.
+    """
+    import cv2
+
+    from merkit.preprocess.pipeline import read_frame
+
+    memo = ws.cache.setdefault("volumes", {})
+    if condition in memo:
+        return memo[condition]
+    memo.clear()  # one condition in memory at a time
+    cfg = ws.rep.profile.handcrafted
+    fs = ws.flowset(ws.rep.profile.preprocess.flow.out_size)
+    spec = occlusion_spec(ws, condition)
+    rows = list(ws.df.itertuples(index=False))
+    if progress:
+        from tqdm.auto import tqdm
+
+        rows = tqdm(rows, desc=f"volumes {condition}", unit="clip")
+    out = []
+    for i, r in enumerate(rows):
+        face = fs.faces[i]
+        if spec is None:
+            out.append(load_clip_volume(r.frames, cfg.volume, face.box, clip=r.clip))
+            continue
+        numbers = list(range(r.onset, r.offset + 1))
+        marks = interpolate_landmarks(face.landmarks, numbers)
+        name = f"{r.subject}/{r.clip}"
+        grays = [cv2.cvtColor(spec(read_frame(p, name=name), lm, clip=name), cv2.COLOR_RGB2GRAY)
+                 for p, lm in zip(r.frames, marks, strict=True)]
+        out.append(clip_volume(grays, cfg.volume, face.box))
+    memo[condition] = out
+    return out
+
+
+def occlusion_spec(ws: Workspace, condition: str) -> OcclusionSpec | None:
+    """The occluder of a condition ("unocc" -> ``None``), seeded by the profile."""
+    if condition == "unocc":
+        return None
+    return OcclusionSpec.from_condition(condition, seed=ws.rep.profile.occlusion.occlusion_seed)
 
 
 @dataclass(frozen=True)
@@ -68,19 +120,28 @@ class _Settings:
     svm: SVMConfig
 
 
-def run_descriptor(ws: Workspace, name: str, protocol: str, *, progress: bool = True) -> list[RunResult]:
+def run_descriptor(
+    ws: Workspace,
+    name: str,
+    protocol: str,
+    *,
+    condition: str = "unocc",
+    folds: Sequence[object] | None = None,
+    progress: bool = True,
+) -> list[RunResult]:
     """Every (fold, seed) SVM run of one descriptor under ``protocol`` ("hde" | "cde")."""
     cfg = ws.rep.profile.handcrafted
-    x = features(ws, name, progress=progress)
+    x = features(ws, name, condition=condition, progress=progress)
     runner = SVMRunner(x, ws.df["objective_class"].to_numpy(), ws.df["subject"].to_numpy(), cfg.svm)
     data_key = stable_hash([ws.data_key(ws.rep.profile.preprocess.flow.out_size), x.shape, float(x.sum())])
     settings = _Settings(cfg.descriptor(name), cfg.volume, cfg.svm)
+    folds = folds if folds is not None else folds_for(ws, protocol)
     specs = [RunSpec(name, protocol, f.name, tuple(f.train.tolist()), tuple(f.test.tolist()), seed,
-                     dataclasses.asdict(settings), data_key)
-             for f in folds_for(ws, protocol) for seed in ws.rep.profile.seeds]
+                     dataclasses.asdict(settings), data_key, condition)
+             for f in folds for seed in ws.rep.profile.seeds]
     exp = ws.rep.profile.experiment
     return experiments.run_grid(specs, runner, n_jobs=exp.n_jobs, threads_per_job=1, progress=progress,
-                                desc=f"{name} {protocol}")
+                                desc=f"{name} {protocol} {condition}")
 
 
 def table6_rows(ws: Workspace, names: Sequence[str] = ("lbp_top", "hog3d", "hoof"), *,
