@@ -23,12 +23,14 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
+
+from merkit.facs import parse_aus
 
 OnMissing = Literal["error", "skip"]
 ApexRule = Literal["middle", "error"]
@@ -330,6 +332,76 @@ def parse_apex(
             "fix the row"
         )
     return apex, False
+
+
+@dataclass(frozen=True)
+class ClipRow:
+    """The fields every annotation row has, parsed and checked (both data sets)."""
+
+    where: str
+    subject: str  # dataset-local id, e.g. "sub01" or "006"
+    clip: str
+    onset: int
+    apex: int
+    offset: int
+    apex_estimated: bool
+    aus_cell: object
+    aus: tuple[int, ...]
+
+
+def read_clip_row(
+    table: Table,
+    row: int,
+    cells: Sequence[object],
+    subject_id: Callable[..., str],
+    *,
+    apex_rule: str,
+) -> ClipRow:
+    """Subject, clip, onset/apex/offset and AUs of one row; errors name the file and row."""
+    where = table.where(row)
+    subject = subject_id(table.cell(cells, "subject"), where=where)
+    clip = cell_text(table.cell(cells, "clip"))
+    if not clip:
+        raise AnnotationError(f"{where}: Filename is empty; fill it in or delete the row")
+    onset = as_int(table.cell(cells, "onset"), what="onset frame", where=where)
+    offset = as_int(table.cell(cells, "offset"), what="offset frame", where=where)
+    check_order(onset, offset, where=where)
+    apex, estimated = parse_apex(table.cell(cells, "apex"), onset, offset, rule=apex_rule, where=where)
+    aus_cell = table.cell(cells, "aus")
+    return ClipRow(where, subject, clip, onset, apex, offset, estimated, aus_cell,
+                   parse_aus(aus_cell, context=where))
+
+
+def clip_record(
+    dataset: str,
+    clip: ClipRow,
+    *,
+    objective: int,
+    emotion: object,
+    frames: tuple[Path, ...],
+    type_: str,
+    source_file: str,
+    source_row: int,
+) -> dict[str, Any]:
+    """One row of the loaders' DataFrame (the schema in :mod:`merkit.data`)."""
+    return {
+        "dataset": dataset,
+        "subject": f"{dataset}/{clip.subject}",
+        "clip": clip.clip,
+        "onset": clip.onset,
+        "apex": clip.apex,
+        "offset": clip.offset,
+        "apex_estimated": clip.apex_estimated,
+        "aus": clip.aus,
+        "objective_class": objective,
+        "emotion": emotion_text(emotion),
+        "frames": frames,
+        "n_frames": len(frames),
+        "type": type_,
+        "aus_text": cell_text(clip.aus_cell),
+        "source_file": source_file,
+        "source_row": source_row,
+    }
 
 
 def check_order(onset: int, offset: int, *, where: str) -> None:

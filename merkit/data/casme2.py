@@ -37,18 +37,16 @@ from merkit.data._common import (
     Table,
     as_int,
     cell_text,
-    check_order,
     check_unique,
-    emotion_text,
+    clip_record,
     find_file,
     find_frames,
     image_pattern,
-    parse_apex,
     parse_objective_class,
+    read_clip_row,
     read_table,
     to_frame,
 )
-from merkit.facs import parse_aus
 
 DATASET = "casme2"
 CODING_FILE = "CASME2-coding-20140508.xlsx"
@@ -200,60 +198,31 @@ def load(
     records: list[dict[str, Any]] = []
     used: set[tuple[str, str]] = set()
     for row, cells in coding.rows:
-        where = coding.where(row)
-        subject = subject_id(coding.cell(cells, "subject"), where=where)
-        clip = cell_text(coding.cell(cells, "clip"))
-        if not clip:
-            raise AnnotationError(f"{where}: Filename is empty; fill it in or delete the row")
-        onset = as_int(coding.cell(cells, "onset"), what="onset frame", where=where)
-        offset = as_int(coding.cell(cells, "offset"), what="offset frame", where=where)
-        check_order(onset, offset, where=where)
-        apex, estimated = parse_apex(
-            coding.cell(cells, "apex"), onset, offset, rule=apex_rule, where=where
-        )
-        aus_cell = coding.cell(cells, "aus")
-        aus = parse_aus(aus_cell, context=where)
-
+        r = read_clip_row(coding, row, cells, subject_id, apex_rule=apex_rule)
         if lookup is not None:
             assert objective_path is not None
-            hit = lookup.get((subject, clip))
+            hit = lookup.get((r.subject, r.clip))
             if hit is None:
                 skipper.problem(
-                    subject=subject,
-                    clip=clip,
-                    where=where,
+                    subject=r.subject,
+                    clip=r.clip,
+                    where=r.where,
                     reason=f"no row for this clip in {objective_path.name}",
                     error=AnnotationError,
                 )
                 continue
-            used.add((subject, clip))
+            used.add((r.subject, r.clip))
             objective = hit[0]
         else:
-            objective = parse_objective_class(coding.cell(cells, "objective_class"), where=where)
+            objective = parse_objective_class(coding.cell(cells, "objective_class"), where=r.where)
 
-        frames, problem = find_frames(tree / subject / clip, onset, offset, pattern)
+        frames, problem = find_frames(tree / r.subject / r.clip, r.onset, r.offset, pattern)
         if problem:
-            skipper.problem(subject=subject, clip=clip, where=where, reason=problem)
+            skipper.problem(subject=r.subject, clip=r.clip, where=r.where, reason=problem)
             continue
         records.append(
-            {
-                "dataset": DATASET,
-                "subject": f"{DATASET}/{subject}",
-                "clip": clip,
-                "onset": onset,
-                "apex": apex,
-                "offset": offset,
-                "apex_estimated": estimated,
-                "aus": aus,
-                "objective_class": objective,
-                "emotion": emotion_text(coding.cell(cells, "emotion")),
-                "frames": frames,
-                "n_frames": len(frames),
-                "type": "micro",
-                "aus_text": cell_text(aus_cell),
-                "source_file": coding_path.name,
-                "source_row": row,
-            }
+            clip_record(DATASET, r, objective=objective, emotion=coding.cell(cells, "emotion"),
+                        frames=frames, type_="micro", source_file=coding_path.name, source_row=row)
         )
     check_unique(records)
 

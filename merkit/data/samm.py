@@ -39,18 +39,16 @@ from merkit.data._common import (
     Skipper,
     as_int,
     cell_text,
-    check_order,
     check_unique,
-    emotion_text,
+    clip_record,
     find_file,
     find_frames,
     image_pattern,
-    parse_apex,
     parse_objective_class,
+    read_clip_row,
     read_table,
     to_frame,
 )
-from merkit.facs import parse_aus
 
 DATASET = "samm"
 ANNOTATION_FILE = "SAMM_Micro_FACS_Codes_v2.xlsx"
@@ -121,47 +119,19 @@ def load(
     skipper = Skipper(on_missing, DATASET)
     records: list[dict[str, Any]] = []
     for row, cells in table.rows:
-        where = table.where(row)
-        subject = subject_id(table.cell(cells, "subject"), where=where)
-        clip = cell_text(table.cell(cells, "clip"))
-        if not clip:
-            raise AnnotationError(f"{where}: Filename is empty; fill it in or delete the row")
-        onset = as_int(table.cell(cells, "onset"), what="onset frame", where=where)
-        offset = as_int(table.cell(cells, "offset"), what="offset frame", where=where)
-        check_order(onset, offset, where=where)
-        apex, estimated = parse_apex(
-            table.cell(cells, "apex"), onset, offset, rule=apex_rule, where=where
-        )
-        aus_cell = table.cell(cells, "aus")
-        aus = parse_aus(aus_cell, context=where)
-        objective = parse_objective_class(table.cell(cells, "objective_class"), where=where)
-
-        folder = tree / subject / clip
-        if not folder.is_dir() and (tree / str(int(subject)) / clip).is_dir():
-            folder = tree / str(int(subject)) / clip  # a copy with unpadded subject folders
-        frames, problem = find_frames(folder, onset, offset, FRAME_PATTERN)
+        r = read_clip_row(table, row, cells, subject_id, apex_rule=apex_rule)
+        objective = parse_objective_class(table.cell(cells, "objective_class"), where=r.where)
+        folder = tree / r.subject / r.clip
+        if not folder.is_dir() and (tree / str(int(r.subject)) / r.clip).is_dir():
+            folder = tree / str(int(r.subject)) / r.clip  # a copy with unpadded subject folders
+        frames, problem = find_frames(folder, r.onset, r.offset, FRAME_PATTERN)
         if problem:
-            skipper.problem(subject=subject, clip=clip, where=where, reason=problem)
+            skipper.problem(subject=r.subject, clip=r.clip, where=r.where, reason=problem)
             continue
         records.append(
-            {
-                "dataset": DATASET,
-                "subject": f"{DATASET}/{subject}",
-                "clip": clip,
-                "onset": onset,
-                "apex": apex,
-                "offset": offset,
-                "apex_estimated": estimated,
-                "aus": aus,
-                "objective_class": objective,
-                "emotion": emotion_text(table.cell(cells, "emotion")),
-                "frames": frames,
-                "n_frames": len(frames),
-                "type": cell_text(table.cell(cells, "type")),
-                "aus_text": cell_text(aus_cell),
-                "source_file": path.name,
-                "source_row": row,
-            }
+            clip_record(DATASET, r, objective=objective, emotion=table.cell(cells, "emotion"),
+                        frames=frames, type_=cell_text(table.cell(cells, "type")),
+                        source_file=path.name, source_row=row)
         )
     check_unique(records)
     attrs = {
