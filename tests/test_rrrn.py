@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from merkit.losses_rrrn import correlation_loss, region_biased_loss, rrrn_total_loss
+from merkit.losses import correlation_loss, region_biased_loss, rrrn_total_loss
 from merkit.models import create_model
 from merkit.models.regions import REGION_NAMES, crop_regions, region_boxes
 from merkit.models.rrrn import (

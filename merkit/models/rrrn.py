@@ -20,7 +20,7 @@ Pipeline (**Shapes** for batch B, R = K + 1 = 6 regions, input size S, C = 1024)
 5. Aggregation (Sec. III-F): ``z_k = [f_k; r_k]: (B, R, 2C)``, aggregated over regions to
    ``f_a: (B, 2C)`` and classified: ``logits: (B, num_classes)``.
 6. Losses (Sec. III-G): CE + lambda1 RB (Eq. 7) + lambda2 Cor (Eq. 8), Eq. 9
-   (:meth:`RRRN.loss`, :mod:`merkit.losses_rrrn`).
+   (:meth:`RRRN.loss`, :mod:`merkit.losses`).
 
 Decisions where the paper is silent (each one config field away, see :class:`RRRNConfig`):
 
@@ -67,7 +67,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from merkit.losses_rrrn import RRRNLoss, rrrn_total_loss
+from merkit.losses import RRRNLoss, rrrn_total_loss
 from merkit.models.layers import GraphConv
 from merkit.models.regions import RRRN_REGIONS, RegionSpec, crop_regions
 from merkit.models.registry import register_model

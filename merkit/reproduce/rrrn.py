@@ -67,7 +67,7 @@ class RRRNLoss:
     beta: float = 0.02
 
     def __call__(self) -> Any:
-        from merkit.losses_rrrn import rrrn_total_loss
+        from merkit.losses import rrrn_total_loss
 
         def loss_fn(output: Any, y: Any, au: Any) -> tuple[Any, dict[str, float]]:
             out = rrrn_total_loss(output.logits, y, output.alpha, output.region_logits,
