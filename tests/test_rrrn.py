@@ -19,7 +19,7 @@ from merkit.models.rrrn import (
     resnet18_flow,
     rrrn,
 )
-from merkit.models.vgg import WeightsFileError
+from merkit.models.weights import WeightsFileError
 
 # small but complete: every module of the paper is present, only thinner where allowed
 SMALL = dict(squeeze_channels=8, backbone_blocks=(1, 1, 1, 1))

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from merkit.models import create_model
-from merkit.models.vgg import VGG, VGG16_LAYOUT, WeightsFileError, load_weights, vgg16
+from merkit.models.vgg import VGG, VGG16_LAYOUT, vgg16
+from merkit.models.weights import WeightsFileError, load_weights
 
 CONV_WIDTHS = [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]  # VGG16 "D"
 

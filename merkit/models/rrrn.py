@@ -72,7 +72,7 @@ from merkit.models.layers import GraphConv
 from merkit.models.regions import RRRN_REGIONS, RegionSpec, crop_regions
 from merkit.models.registry import register_model
 from merkit.models.resnet import ResNet18, ResNet18TwoPath
-from merkit.models.vgg import load_weights
+from merkit.models.weights import load_weights
 
 MIN_INPUT_SIZE = 32
 
