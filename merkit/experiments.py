@@ -11,7 +11,6 @@ mean ± std over seeds.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -44,12 +43,8 @@ class RunSpec:
     condition: str = "unocc"
 
     def key(self) -> str:
-        return stable_hash(
-            {"spec": dataclasses.asdict(self) if not isinstance(self.settings, dict) else
-             {**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}},
-             "code": CODE_VERSION},
-            length=24,
-        )
+        """Hash of every field (nested dataclasses included) and :data:`CODE_VERSION`."""
+        return stable_hash({"spec": self, "code": CODE_VERSION}, length=24)
 
     def describe(self) -> dict[str, Any]:
         return {"method": self.method, "protocol": self.protocol, "fold": self.fold,
