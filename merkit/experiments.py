@@ -157,8 +157,10 @@ def run_grid(
     todo = [s for s, k in zip(specs, keys, strict=True) if not store.has(k)]
     if todo:
         cores = os.cpu_count() or 1
-        threads = threads_per_job or max(1, cores // max(n_jobs, 1))
-        if n_jobs > 1 and len(todo) > 1:
+        parallel = n_jobs > 1 and len(todo) > 1
+        # a lone run (or a sequential grid) gets every core; parallel workers share them
+        threads = (threads_per_job or max(1, cores // n_jobs)) if parallel else cores
+        if parallel:
             from joblib import Parallel, delayed
 
             Parallel(n_jobs=n_jobs, backend="loky")(

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import numpy as np
+
     from merkit import report
     from merkit.reproduce import augcn
 
@@ -23,16 +25,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", default="auto", choices=("auto", "synthetic", "real"))
     parser.add_argument("--method", default="mer_augcn", choices=sorted(augcn.METHODS))
     parser.add_argument("--protocol", default="ablation", choices=("ablation", "hde", "cde", "au"))
+    parser.add_argument("--seeds", type=int, nargs="*", default=None,
+                        help="replace the profile's seeds (e.g. --seeds 0 for a one-run check)")
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
     rep = report.start(f"cli-{args.method}-{args.protocol}", args.profile, args.data, show=False)
+    if args.seeds:
+        import dataclasses
+
+        rep.profile = dataclasses.replace(rep.profile, seeds=tuple(args.seeds))
     print(rep.source.label)
+    print(f"profile {rep.profile.name}: seeds {list(rep.profile.seeds)}, {rep.profile.experiment.train}")
     ws = augcn.workspace(rep, au_task=args.protocol == "au")
     v = augcn.variant_for(rep, args.method, au_task=args.protocol == "au")
     size = v.model.resolved_input_size
     t0 = time.perf_counter()
-    fs = ws.flowset(size)
+    train_rows = np.unique(np.concatenate([f.train for f in augcn.folds_for(ws, args.protocol)]))
+    fs = ws.flowset(size, train_rows if augcn.METHODS[args.method][1] else np.array([], np.int64))
     t_flows = time.perf_counter() - t0
     print(f"flows: {len(fs)} samples of {len(ws.df)} clips at {size}x{size} in {t_flows:.0f} s "
           f"({int(fs.stats.get('computed', 0))} clips computed, {int(fs.stats.get('cached', 0))} cached)")

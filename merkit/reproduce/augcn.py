@@ -24,7 +24,7 @@ from merkit import experiments, paper, protocols
 from merkit.experiments import RunResult, RunSpec
 from merkit.facs import TABLE_VII_AUS
 from merkit.io import stable_hash
-from merkit.preprocess.pipeline import FlowSet
+from merkit.preprocess.pipeline import FlowSet, build_flowset
 from merkit.report import Report, data_fingerprint
 from merkit.reproduce.runners import DeepRunner, FlowData
 
@@ -101,13 +101,27 @@ class Workspace:
     rep: Report
     df: pd.DataFrame
     flows: dict[int, FlowSet] = field(default_factory=dict)
+    augmented: dict[int, np.ndarray] = field(default_factory=dict)  # per size: clips with augmented pairs
     cache: dict[str, Any] = field(default_factory=dict)  # in-memory memo (e.g. volumes)
 
-    def flowset(self, size: int) -> FlowSet:
-        if size not in self.flows:
-            from merkit import workflow
+    def flowset(self, size: int, train_rows: np.ndarray | None = None) -> FlowSet:
+        """Flows at ``size``; clips in ``train_rows`` (default: all) get their augmented pairs.
 
-            self.flows[size] = workflow.build_flows(self.rep, self.df, out_size=size)
+        Test clips only need their original pair, so a protocol whose folds never train on a
+        clip (e.g. the SAMM->CASME II ablations) does not pay for that clip's augmentation.
+        A later call that needs more augmented clips rebuilds from the per-clip cache.
+        """
+        from merkit import workflow
+
+        wanted = np.zeros(len(self.df), dtype=bool)
+        wanted[np.arange(len(self.df)) if train_rows is None else np.asarray(train_rows, dtype=np.int64)] = True
+        held = self.flows.get(size)
+        if held is not None and not (wanted & ~self.augmented[size]).any():
+            return held
+        mask = wanted | self.augmented.get(size, np.zeros(len(self.df), dtype=bool))
+        cfg = workflow.preprocess_config(self.rep, out_size=size)
+        self.flows[size] = build_flowset(self.df, cfg, train_mask=mask)
+        self.augmented[size] = mask
         return self.flows[size]
 
     def data_key(self, size: int) -> str:
@@ -148,7 +162,8 @@ def run_method(ws: Workspace, method: str, protocol: str, *, progress: bool = Tr
     v = variant_for(rep, method, au_task=au_task)
     augment = METHODS[method][1]
     size = v.model.resolved_input_size
-    fs = ws.flowset(size)
+    folds = folds_for(ws, protocol)
+    fs = ws.flowset(size, np.unique(np.concatenate([f.train for f in folds])) if augment else np.array([], np.int64))
     from merkit.models import MERAuGCN
 
     model_aus = MERAuGCN(v.model).aus if v.model.au_detection else ()
@@ -165,7 +180,7 @@ def run_method(ws: Workspace, method: str, protocol: str, *, progress: bool = Tr
     specs = [
         RunSpec(method, protocol, fold.name, tuple(fold.train.tolist()), tuple(fold.test.tolist()), seed,
                 settings, data_key)
-        for fold in folds_for(ws, protocol) for seed in rep.profile.seeds
+        for fold in folds for seed in rep.profile.seeds
     ]
     return experiments.run_grid(specs, runner, n_jobs=exp.n_jobs, threads_per_job=exp.threads_per_job,
                                 progress=progress, desc=f"{method} {protocol}")

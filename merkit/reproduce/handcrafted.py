@@ -40,7 +40,7 @@ def features(ws: Workspace, name: str, *, condition: str = "unocc", progress: bo
     cfg = ws.rep.profile.handcrafted
     desc = cfg.descriptor(name)
     crop = ws.rep.profile.preprocess.flow.crop_size
-    fs = ws.flowset(ws.rep.profile.preprocess.flow.out_size)  # face boxes + landmarks (cached)
+    fs = ws.flowset(ws.rep.profile.preprocess.flow.out_size, np.array([], np.int64))  # face boxes, landmarks
     boxes = [tuple(int(v) for v in fs.faces[i].box) for i in range(len(ws.df))]
     spec = occlusion_spec(ws, condition)
     source = {"volume": cfg.volume} if name != "hoof" else {"flow": workflow.preprocess_config(ws.rep, out_size=crop)}
@@ -83,7 +83,7 @@ def volumes(ws: Workspace, condition: str = "unocc", *, progress: bool = True) -
         return memo[condition]
     memo.clear()  # one condition in memory at a time
     cfg = ws.rep.profile.handcrafted
-    fs = ws.flowset(ws.rep.profile.preprocess.flow.out_size)
+    fs = ws.flowset(ws.rep.profile.preprocess.flow.out_size, np.array([], np.int64))
     spec = occlusion_spec(ws, condition)
     rows = list(ws.df.itertuples(index=False))
     if progress:
