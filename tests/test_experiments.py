@@ -90,3 +90,26 @@ def test_fit_learns_and_is_deterministic():
 def test_fit_rejects_mismatched_inputs():
     with pytest.raises(ValueError, match="inputs"):
         train.fit(nn.Linear(2, 2), torch.zeros(3, 2), torch.zeros(2).long(), None, train.TrainConfig(), seed=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class CrashOnFold:
+    """Like CountingRunner but raises on one fold (a killed or crashed grid)."""
+
+    log: str
+    crash: str
+
+    def __call__(self, spec: RunSpec) -> RunResult:
+        if spec.fold == self.crash:
+            raise KeyboardInterrupt("simulated interruption")
+        return CountingRunner(self.log)(spec)
+
+
+def test_interrupted_grid_keeps_finished_runs(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    log = tmp_path / "log.txt"
+    with pytest.raises(KeyboardInterrupt):
+        experiments.run_grid(_specs(), CrashOnFold(str(log), crash="b"), store=store, progress=False)
+    assert log.read_text().split() == ["a"]  # run "a" finished and was stored before the crash
+    experiments.run_grid(_specs(), CountingRunner(str(log)), store=store, progress=False)
+    assert log.read_text().split() == ["a", "b"]  # only "b" ran on restart
