@@ -147,8 +147,14 @@ def beside(
 
     ``table`` is long (one row per cell, e.g. ``dataset, column, ours, published``); the
     result has two-level columns ``(column, "ours" | "published")`` so our number always sits
-    beside the paper's. Missing published values show as blank.
+    beside the paper's. Missing published values show as blank. When the table carries ``std``
+    and ``n_seeds``, cells of several seeds read ``mean ± std``.
     """
+    if digits is not None and {"std", "n_seeds"} <= set(table.columns):
+        table = table.assign(**{ours: [
+            v if pd.isna(v) or n <= 1 else f"{v:.{digits}f} ± {sd:.{digits}f}"
+            for v, sd, n in zip(table[ours], table["std"].fillna(0.0), table["n_seeds"].fillna(0), strict=True)
+        ]})
     wide = table.pivot_table(index=index, columns=columns, values=[ours, published], aggfunc="first",
                              sort=False)
     wide = wide.swaplevel(0, -1, axis=1)
