@@ -184,13 +184,18 @@ def load_arrays(
     path: Path, expected: Mapping[str, tuple[tuple[int | None, ...], Any]] | None = None
 ) -> tuple[dict[str, np.ndarray], Any] | None:
     """:func:`read_arrays`, or ``None`` on a miss; a corrupted entry warns and counts as a miss."""
+    return _hit_or_none(read_arrays, path, expected)
+
+
+def _hit_or_none(read: Any, path: Path, *args: Any) -> Any | None:
+    """``read(path, *args)``; ``None`` when the entry is missing or corrupted (with a warning)."""
     try:
-        return read_arrays(path, expected)
+        return read(path, *args)
     except FileNotFoundError:
         return None
     except CacheCorrupted as err:
         warnings.warn(
-            f"corrupted cache entry, recomputing: {err}", CacheCorruptedWarning, stacklevel=2
+            f"corrupted cache entry, recomputing: {err}", CacheCorruptedWarning, stacklevel=3
         )
         return None
 
@@ -221,12 +226,4 @@ def read_json(path: Path) -> Any:
 
 def load_json(path: Path) -> Any | None:
     """:func:`read_json`, or ``None`` on a miss; a corrupted entry warns and counts as a miss."""
-    try:
-        return read_json(path)
-    except FileNotFoundError:
-        return None
-    except CacheCorrupted as err:
-        warnings.warn(
-            f"corrupted cache entry, recomputing: {err}", CacheCorruptedWarning, stacklevel=2
-        )
-        return None
+    return _hit_or_none(read_json, path)
