@@ -53,8 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = augcn.run_method(ws, args.method, args.protocol)
         pooled = args.protocol == "cde"
         metrics = ("f1", "wf1") if pooled else ("war", "uar")
-        table = augcn.score_table(results, "augcn.table6" if args.protocol in ("hde", "cde") else "augcn.table3",
-                                  metrics=metrics, pooled_over_folds=pooled, fold_label="loso")
+        if args.protocol in ("hde", "cde"):
+            table_id = "augcn.table6"
+        else:  # the ablation table that has this row (Table III, IV or V)
+            table_id = next((tid for tid, rows in augcn.ABLATIONS.values() if args.method in rows), "augcn.table3")
+        table = augcn.score_table(results, table_id, metrics=metrics, pooled_over_folds=pooled, fold_label="loso")
         for r in results:
             print(f"run {r.info['fold']} seed {r.info['seed']}: {r.info.get('train_samples')} training samples, "
                   f"{r.seconds:.0f} s, {r.info.get('samples_per_second', float('nan')):.0f} samples/s")

@@ -13,6 +13,7 @@ Metrics follow the paper: per HDE fold, and their average; CDE pooled over all i
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,7 +72,7 @@ class ModelBuilder:
 
 
 @dataclass(frozen=True)
-class JointLoss:
+class JointLossFactory:
     """Picklable factory of Eq. 6's loss function."""
 
     config: Any  # LossConfig
@@ -125,9 +126,12 @@ class Workspace:
         return self.flows[size]
 
     def data_key(self, size: int) -> str:
+        """Hash of the clips (frame names and sizes, read once) and the flow settings at ``size``."""
         from merkit import workflow
 
-        return stable_hash([data_fingerprint(self.df), workflow.preprocess_config(self.rep, out_size=size)])
+        if "fingerprint" not in self.cache:
+            self.cache["fingerprint"] = data_fingerprint(self.df)
+        return stable_hash([self.cache["fingerprint"], workflow.preprocess_config(self.rep, out_size=size)])
 
 
 def workspace(rep: Report, *, au_task: bool = False) -> Workspace:
@@ -164,14 +168,12 @@ def run_method(ws: Workspace, method: str, protocol: str, *, progress: bool = Tr
     size = v.model.resolved_input_size
     folds = folds_for(ws, protocol)
     fs = ws.flowset(size, np.unique(np.concatenate([f.train for f in folds])) if augment else np.array([], np.int64))
-    from merkit.models import MERAuGCN
-
-    model_aus = MERAuGCN(v.model).aus if v.model.au_detection else ()
+    model_aus = v.model.resolved_aus  # the detectors' AU order (what MERAuGCN.aus will be)
     aus = protocols.au_targets(ws.df, model_aus) if model_aus else np.zeros((len(ws.df), 0), np.int64)
     data = FlowData(fs.x, fs.clip, fs.is_original, ws.df["objective_class"].to_numpy(), aus)
     exp = rep.profile.experiment
     runner = DeepRunner(
-        data, ModelBuilder(v.model), JointLoss(v.loss), exp.train, augment=augment,
+        data, ModelBuilder(v.model), JointLossFactory(v.loss), exp.train, augment=augment,
         task="au" if au_task else "classify",
         au_columns=tuple(list(model_aus).index(a) for a in TABLE_VII_AUS) if au_task else (),
     )
@@ -287,10 +289,14 @@ def confusion(results: Sequence[RunResult]) -> np.ndarray:
     return experiments.pooled_confusion(results, LABELS)
 
 
+@functools.lru_cache(maxsize=1)
+def _published_labels() -> dict[str, str]:
+    return {r.method: str(r.label) for r in paper.published_results().itertuples()}
+
+
 def method_label(method: str) -> str:
     """The row label as the paper prints it (falls back to the key)."""
-    labels = {r.method: r.label for r in paper.published_results().itertuples()}
-    return str(labels.get(method, method))
+    return _published_labels().get(method, method)
 
 
 def confusions(results: dict[str, list[RunResult]]) -> dict[str, np.ndarray]:

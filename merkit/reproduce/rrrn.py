@@ -59,7 +59,7 @@ class OccModelBuilder:
 
 
 @dataclass(frozen=True)
-class RRRNLoss:
+class RRRNLossFactory:
     """Picklable factory of Eq. 9 (CE + lambda1 RB + lambda2 Cor) in ``fit``'s form."""
 
     lambda1: float = 1.0
@@ -119,7 +119,7 @@ def run_deep(ws: Workspace, method: str, condition: str, protocol: str, *,
     overrides = {"vgg16": occ.vgg, "resnet18": occ.resnet, "rrrn": occ.rrrn}[method]
     weights = dict(occ.weights).get(method)
     builder = OccModelBuilder(method, occ.input_size, overrides, weights)
-    loss = RRRNLoss() if method == "rrrn" else CrossEntropy()
+    loss = RRRNLossFactory() if method == "rrrn" else CrossEntropy()
     runner = DeepRunner(data, builder, loss, occ.train, augment=occ.augment,
                         keep=("alpha",) if method == "rrrn" else ())
     settings = {"builder": builder, "loss": loss, "train": occ.train, "augment": occ.augment}
