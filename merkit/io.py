@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -73,13 +72,6 @@ def write_json(target: str | os.PathLike[str], obj: Any) -> Path:
 
 def read_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def save_npz(target: str | os.PathLike[str], **arrays: np.ndarray) -> Path:
-    """``np.savez_compressed`` atomically."""
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    return atomic_write(target, buffer.getvalue())
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:

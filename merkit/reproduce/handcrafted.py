@@ -20,7 +20,8 @@ import pandas as pd
 from merkit import experiments, paths
 from merkit.experiments import RunResult, RunSpec
 from merkit.features import SVMConfig, VolumeConfig, clip_volume, extract, load_clip_volume
-from merkit.io import save_npz, stable_hash
+from merkit.io import stable_hash
+from merkit.preprocess import cache
 from merkit.preprocess.occlusion import OCCLUSION_VERSION, OcclusionSpec, interpolate_landmarks
 from merkit.reproduce.augcn import Workspace, folds_for, score_table
 from merkit.reproduce.runners import SVMRunner
@@ -44,18 +45,13 @@ def features(ws: Workspace, name: str, *, condition: str = "unocc", progress: bo
     boxes = [tuple(int(v) for v in fs.faces[i].box) for i in range(len(ws.df))]
     spec = occlusion_spec(ws, condition)
     source = {"volume": cfg.volume} if name != "hoof" else {"flow": workflow.preprocess_config(ws.rep, out_size=crop)}
-    key = stable_hash({"descriptor": desc.name, "version": desc.version, "params": desc, "source": source,
+    key = stable_hash({"format": 2, "descriptor": desc.name, "version": desc.version, "params": desc, "source": source,
                        "clips": ws.data_key(fs.config.flow.out_size), "boxes": boxes,
                        "occlusion": None if spec is None else [spec.key, OCCLUSION_VERSION]}, length=24)
     path = paths.cache_dir() / "features" / f"{name}-{key}.npz"
-    if path.exists():
-        try:
-            with np.load(path) as data:
-                x = data["x"]
-            if x.shape == (len(ws.df), desc.n_features):
-                return x
-        except Exception:  # a corrupted file is recomputed, never used
-            pass
+    hit = cache.load_arrays(path, {"x": ((len(ws.df), desc.n_features), np.float64)})
+    if hit is not None:  # a missing, truncated or mis-shaped entry is recomputed (with a warning)
+        return hit[0]["x"]
     if name == "hoof":
         flows = workflow.build_flows(ws.rep, ws.df, out_size=crop, augment=False, occlusion=spec,
                                      progress=progress)
@@ -63,7 +59,8 @@ def features(ws: Workspace, name: str, *, condition: str = "unocc", progress: bo
                       for i in range(len(ws.df))])
     else:
         x = np.stack([extract(desc, v) for v in volumes(ws, condition, progress=progress)])
-    save_npz(path, x=x)
+    x = np.asarray(x, dtype=np.float64)
+    cache.save_arrays(path, {"x": x})
     return x
 
 
