@@ -1,4 +1,4 @@
-"""Tests for merkit.occlusion_report (notebook 08: occluder galleries and coverage)."""
+"""Tests for merkit.report.occlusion (notebook 08: occluder galleries and coverage)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from merkit import occlusion_report as rep  # noqa: E402
 from merkit.preprocess import occlusion as oc  # noqa: E402
+from merkit.report import occlusion as rep  # noqa: E402
 
 SOME = ("unocc", "mask", "glass", "block-0.05", "block-0.25", "block-0.50")
 

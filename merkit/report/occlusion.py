@@ -32,11 +32,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from merkit import figures
 from merkit.preprocess import occlusion as occ
 from merkit.preprocess.face import ClipFace
 from merkit.preprocess.face import landmarks as predict_landmarks
 from merkit.preprocess.pipeline import FlowSet, read_frame
+from merkit.report import figures
 
 __all__ = [
     "DEFAULT_MOVES",
