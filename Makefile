@@ -11,7 +11,7 @@ export PROFILE
 
 help:
 	@echo "make reproduce   # set up .venv, run every notebook (PROFILE=$(PROFILE)), write reports/*.html"
-	@echo "make test        # set up .venv, run ruff + pytest (notebooks in the smoke profile)"
+	@echo "make test        # set up .venv, run ruff + import-linter + pytest (notebooks in the smoke profile)"
 	@echo "make lab         # JupyterLab on notebooks/"
 	@echo "make data        # build the embedded synthetic data set (data/synthetic)"
 	@echo "make bench       # benchmarks with ratios against the obvious alternative"
@@ -33,16 +33,18 @@ reproduce: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check merkit tests notebooks
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(PY) -m ruff check merkit tests notebooks
+	$(VENV)/bin/lint-imports
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 data: $(STAMP)
-	$(PY) -m merkit.data.source --profile $(PROFILE)
+	$(PY) -m merkit.data --scale $(if $(filter smoke,$(PROFILE)),smoke,full)
 
 bench: $(STAMP)
 	$(PY) -m merkit.bench all

@@ -29,6 +29,15 @@ CODE_VERSION = "1"
 
 
 @dataclass(frozen=True)
+class ExecutionConfig:
+    """How a grid is executed (never part of a run key): ``n_jobs`` worker processes, each
+    with ``threads_per_job`` torch threads (a lone run gets every core)."""
+
+    n_jobs: int = 2
+    threads_per_job: int = 1
+
+
+@dataclass(frozen=True)
 class RunSpec:
     """What one run computes. ``settings`` is any JSON-able frozen dataclass or dict."""
 

@@ -35,6 +35,12 @@ TABLE_I: dict[int, tuple[tuple[int, ...], ...]] = {
     5: ((1,), (15,), (1, 4), (6, 15), (15, 17)),
 }
 
+#: Every objective class of Davison et al. (2018): I–VII.
+OBJECTIVE_CLASSES: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
+
+#: The MEGC 2018 objective classes I–V (the recognition task's labels; VI and VII are dropped).
+MEGC_CLASSES: tuple[int, ...] = (1, 2, 3, 4, 5)
+
 #: Roman numerals for reports.
 ROMAN: dict[int, str] = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII"}
 

@@ -8,7 +8,14 @@ MER-auGCN (Zhou, Mao & Dong), Sec. III-B:
 * :func:`classification_loss`: the cross-entropy of Eq. 5.
 * :func:`joint_loss` / :class:`MERAuGCNLoss`: Eq. 6, ``L = L_cls + lambda * L_detc``.
 
-RRRN (Mao et al.) losses have their own section at the end of this file.
+RRRN (Mao et al.) losses have their own section after these.
+
+Training objectives (last section): picklable frozen dataclasses that turn a model's
+:class:`~merkit.models.output.ModelOutput` into ``(loss, parts)`` for
+:func:`merkit.train.fit`: :class:`CrossEntropyObjective` (the plain baselines),
+:class:`JointObjective` (MER-auGCN Eq. 6) and :class:`RRRNObjective` (RRRN Eq. 9). This module
+sits below :mod:`merkit.models` and never imports it: the objectives read the output's fields
+(``logits``, ``au_probs``, ``alpha``, ``region_logits``) by attribute.
 
 Conventions: ``probs`` are AU probabilities in [0, 1] (the sigmoid outputs of the AU
 detectors), ``targets`` the matching 0/1 labels, both ``(M, K)`` (M samples, K AUs; build
@@ -19,9 +26,9 @@ classes VI/VII in the AU-detection task), which then contribute only to the dete
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -248,30 +255,6 @@ class MERAuGCNLoss(nn.Module):
         return repr(self.config)
 
 
-def joint_loss_fn(
-    config: LossConfig | None = None,
-) -> Callable[
-    [tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor | None],
-    tuple[torch.Tensor, dict[str, float]],
-]:
-    """Eq. 6 in the ``loss_fn(output, labels, au_targets) -> (total, parts)`` form of
-    :func:`merkit.train.fit`; ``output`` is MER-auGCN's ``(logits, au_probs)``.
-    ``parts`` = ``{"ce": L_cls, "detc": L_detc}`` as floats (for the training curves).
-    """
-    cfg = config if config is not None else LossConfig()
-
-    def loss_fn(
-        output: tuple[torch.Tensor, torch.Tensor],
-        labels: torch.Tensor,
-        targets: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, dict[str, float]]:
-        logits, probs = output
-        out = joint_loss(logits, labels, probs, targets, cfg)
-        return out.total, {"ce": float(out.cls.detach()), "detc": float(out.detc.detach())}
-
-    return loss_fn
-
-
 # ---------------------------------------------------------------------------------------
 # RRRN's losses (Sec. III-G): region biased (Eq. 7), correlation (Eq. 8) and the total (Eq. 9).
 #
@@ -397,3 +380,97 @@ def rrrn_total_loss(
     cor = correlation_loss(region_logits, logits, target, reduction=reduction)
     return RRRNLoss(total=cls + lambda1 * rb + lambda2 * cor, cls=cls, rb=rb, cor=cor)
 
+
+# ---------------------------------------------------------------------------------------
+# Training objectives: ModelOutput -> (loss, parts), the ``loss_fn`` of merkit.train.fit
+# ---------------------------------------------------------------------------------------
+
+
+class OutputLike(Protocol):
+    """The fields of :class:`merkit.models.output.ModelOutput` the objectives read."""
+
+    @property
+    def logits(self) -> Tensor: ...
+    @property
+    def au_probs(self) -> Tensor | None: ...
+    @property
+    def alpha(self) -> Tensor | None: ...
+    @property
+    def region_logits(self) -> Tensor | None: ...
+
+
+class Objective(Protocol):
+    """``objective(output, y, au) -> (loss, parts)``: the scalar to backpropagate and its named
+    parts as floats (averaged per epoch into the training curves)."""
+
+    def __call__(
+        self, output: OutputLike, y: Tensor, au: Tensor | None
+    ) -> tuple[Tensor, dict[str, float]]: ...
+
+
+@dataclass(frozen=True)
+class CrossEntropyObjective:
+    """Plain softmax cross-entropy on ``output.logits`` (the VGG16 / ResNet18 / backbone
+    baselines). **Shapes** ``logits: (B, C)``, ``y: (B,)`` -> ``()``; parts ``{"ce"}``."""
+
+    def __call__(
+        self, output: OutputLike, y: Tensor, au: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, float]]:
+        loss = F.cross_entropy(output.logits, y)
+        return loss, {"ce": float(loss.detach())}
+
+
+@dataclass(frozen=True)
+class JointObjective:
+    """MER-auGCN Eq. 6, ``L_cls + lambda L_detc`` (:func:`joint_loss`) with ``config``.
+
+    **Shapes** ``output.logits: (B, C)``, ``output.au_probs: (B, K)`` (``None`` for a plain
+    backbone, which needs ``LossConfig(detection="none")``), ``y: (B,)``, ``au: (B, K)`` 0/1
+    targets -> ``()``; parts ``{"ce": L_cls, "detc": L_detc}``.
+    """
+
+    config: LossConfig = field(default_factory=LossConfig)
+
+    def __call__(
+        self, output: OutputLike, y: Tensor, au: Tensor | None
+    ) -> tuple[Tensor, dict[str, float]]:
+        logits = output.logits
+        probs = output.au_probs
+        if probs is None:  # no AU detectors: K = 0 (detection "none" gives 0, others raise)
+            probs = logits.new_zeros(logits.shape[0], 0)
+        out = joint_loss(logits, y, probs, au, self.config)
+        return out.total, {"ce": float(out.cls.detach()), "detc": float(out.detc.detach())}
+
+
+@dataclass(frozen=True)
+class RRRNObjective:
+    """RRRN Eq. 9, ``L_cls + lambda1 L_rb (Eq. 7) + lambda2 L_cor (Eq. 8)``
+    (:func:`rrrn_total_loss`); paper values ``lambda1 = 1``, ``lambda2 = 0.2``, ``beta = 0.02``.
+
+    **Shapes** ``output.logits: (B, C)``, ``output.alpha: (B, R)``,
+    ``output.region_logits: (B, R, C)``, ``y: (B,)`` -> ``()``; parts ``{"ce", "rb", "cor"}``.
+    """
+
+    lambda1: float = 1.0
+    lambda2: float = 0.2
+    beta: float = 0.02
+
+    def __call__(
+        self, output: OutputLike, y: Tensor, au: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, float]]:
+        if output.alpha is None or output.region_logits is None:
+            raise ValueError(
+                "RRRNObjective needs a model output with alpha (B, R) and region_logits "
+                "(B, R, C), i.e. RRRN's; use CrossEntropyObjective for the baselines"
+            )
+        out = rrrn_total_loss(
+            output.logits,
+            y,
+            output.alpha,
+            output.region_logits,
+            lambda1=self.lambda1,
+            lambda2=self.lambda2,
+            beta=self.beta,
+        )
+        parts = {"ce": out.cls, "rb": out.rb, "cor": out.cor}
+        return out.total, {k: float(v.detach()) for k, v in parts.items()}

@@ -69,6 +69,7 @@ __all__ = [
     "COUNT_COLUMNS",
     "FOLD_LABELS",
     "HYPERPARAMETERS",
+    "PAPER_PROFILE_DEPARTURES",
     "KEY",
     "LITERATURE_ONLY",
     "METHOD_LABELS",
@@ -198,6 +199,19 @@ COUNT_COLUMNS: tuple[str, ...] = (
     "value",
     "printed",
     "note",
+)
+
+#: Where merkit's *paper* profile itself departs from the papers (data, not prose in a
+#: notebook): every paper-profile report lists these, and a quick/smoke report lists them too,
+#: after its own field-by-field departures from the paper profile.
+PAPER_PROFILE_DEPARTURES: tuple[str, ...] = (
+    "deep models start from random initialisation unless the profile's weights field names local "
+    "files (the RRRN paper starts ResNet18 from ImageNet and VGG16 from VGG-Face; nothing is downloaded)",
+    "faces found by dlib's HOG detector (the papers: libfacedetection / a CNN detector), cropped to "
+    "the detector box + 15 % margin, made square, reused for every frame of the clip",
+    "face crops resampled to 224 px before TV-L1 (the papers: native-size crops); flows in percent "
+    "of the crop width ('face_percent'), then resized to the network input",
+    "every number is the mean over the profile's seeds (the papers report one run)",
 )
 
 #: One published number per key within a table; join our results on these columns.

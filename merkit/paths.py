@@ -8,8 +8,10 @@ Environment variables
 ``MERKIT_DATA``      root of the git-ignored data folder (default ``<repo>/data``)
 ``MERKIT_REPORTS``   where HTML reports and tables go (default ``<repo>/reports``)
 ``MERKIT_BUILD``     executed notebooks (default ``<repo>/build``)
-``CASME2_ROOT``      a licensed CASME II folder (see :mod:`merkit.data.casme2`)
-``SAMM_ROOT``        a licensed SAMM folder (see :mod:`merkit.data.samm`)
+
+Each licensed data set's root comes from the variable its registry entry names
+(``CASME2_ROOT``, ``SAMM_ROOT``, ...): see :func:`merkit.data.registry.dataset_root`, which
+reads it with :func:`env_dir`.
 """
 
 from __future__ import annotations
@@ -63,13 +65,8 @@ def notebooks_dir() -> Path:
     return REPO_ROOT / "notebooks"
 
 
-def casme2_root() -> Path | None:
-    """The licensed CASME II root from ``CASME2_ROOT``, or ``None`` when unset."""
-    value = os.environ.get("CASME2_ROOT", "").strip()
-    return Path(value).expanduser().resolve() if value else None
-
-
-def samm_root() -> Path | None:
-    """The licensed SAMM root from ``SAMM_ROOT``, or ``None`` when unset."""
-    value = os.environ.get("SAMM_ROOT", "").strip()
+def env_dir(name: str) -> Path | None:
+    """The folder named by environment variable ``name`` (``~`` expanded, absolute), or ``None``
+    when it is unset or blank."""
+    value = os.environ.get(name, "").strip()
     return Path(value).expanduser().resolve() if value else None

@@ -4,25 +4,44 @@ A :class:`Fold` holds positional indices into the clip DataFrame. Every construc
 that no subject is on both sides (subjects are unique across datasets, e.g.
 ``"casme2/sub01"``), so a fold can never leak an identity.
 
-* HDE (holdout-database evaluation): two folds, train on one dataset, test on the other.
+* HDE (holdout-database evaluation): one fold per data set in ``df["dataset"]``, trained on
+  the others and tested on it (MEGC 2018: ``casme2->samm`` and ``samm->casme2``).
 * CDE (composite-database evaluation): leave-one-subject-out over the composite
   (47 folds on MEGC 2018: 26 CASME II + 21 SAMM subjects).
 * ``group_kfold``: subject-grouped k folds, the quick profile's stand-in for LOSO where
   a report says so.
 * AU task (Table VII): the HDE folds over the clips that carry the Table VII AUs.
+
+:class:`ProtocolConfig` says how CDE folds are drawn; :func:`folds` builds a protocol's folds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from merkit.facs import TABLE_VII_AUS
 
-HDE_FOLDS: tuple[str, ...] = ("casme2->samm", "samm->casme2")
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """How CDE folds are drawn: ``cde="loso"`` (leave one subject out, the MEGC protocol) or
+    ``"group"`` (``cde_folds`` subject-grouped folds, shuffled with ``seed``, to bound CPU
+    time; reports say so)."""
+
+    cde: Literal["loso", "group"] = "loso"
+    cde_folds: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.cde not in ("loso", "group"):
+            raise ValueError(f"cde must be 'loso' or 'group', not {self.cde!r}")
+        if self.cde_folds < 2:
+            raise ValueError(f"cde_folds must be at least 2, not {self.cde_folds}")
 
 
 @dataclass(frozen=True)
@@ -51,14 +70,38 @@ def _fold(df: pd.DataFrame, name: str, train_mask: np.ndarray, test_mask: np.nda
     return fold
 
 
-def hde_folds(df: pd.DataFrame) -> list[Fold]:
-    """The two MEGC 2018 HDE folds: ``casme2->samm`` and ``samm->casme2``."""
-    datasets = df["dataset"].to_numpy()
-    missing = {"casme2", "samm"} - set(datasets)
-    if missing:
-        raise ValueError(f"HDE needs both datasets; missing {sorted(missing)}")
-    c, s = datasets == "casme2", datasets == "samm"
-    return [_fold(df, "casme2->samm", c, s), _fold(df, "samm->casme2", s, c)]
+def _hde_plan(df: pd.DataFrame, datasets: Sequence[str] | None) -> list[tuple[str, str]]:
+    """``(fold name, test data set)`` per HDE fold, in fold order."""
+    present = sorted(set(df["dataset"]))
+    if datasets is not None:
+        missing = sorted(set(datasets) - set(present))
+        if missing:
+            raise ValueError(f"HDE needs every data set of {list(datasets)}; missing {missing}")
+    if len(present) < 2:
+        raise ValueError(
+            f"HDE trains on some data sets and tests on another: df['dataset'] holds only "
+            f"{present}, a second data set is missing"
+        )
+    plan = [("+".join(d for d in present if d != test) + "->" + test, test) for test in present]
+    return sorted(plan)
+
+
+def hde_fold_names(df: pd.DataFrame, datasets: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The names of :func:`hde_folds`, in order (``("casme2->samm", "samm->casme2")``)."""
+    return tuple(name for name, _ in _hde_plan(df, datasets))
+
+
+def hde_folds(df: pd.DataFrame, datasets: Sequence[str] | None = None) -> list[Fold]:
+    """Holdout-database folds: for each data set in ``df["dataset"]``, train on the others and
+    test on it.
+
+    A fold is named ``"<train sets joined by +>-><test set>"`` (data sets sorted by name) and
+    folds are sorted by name: ``casme2->samm``, ``samm->casme2`` for MEGC 2018;
+    ``casme2+samm->smic``, ``casme2+smic->samm``, ``samm+smic->casme2`` with a third set.
+    ``datasets``: the data sets that must be present (an absent one raises, naming it).
+    """
+    names = df["dataset"].to_numpy()
+    return [_fold(df, name, names != test, names == test) for name, test in _hde_plan(df, datasets)]
 
 
 def cde_folds(df: pd.DataFrame) -> list[Fold]:
@@ -97,6 +140,21 @@ def au_targets(df: pd.DataFrame, aus: Iterable[int]) -> np.ndarray:
     return np.array([[int(au in set(a)) for au in order] for a in df["aus"]], dtype=np.int64).reshape(
         len(df), len(order)
     )
+
+
+def folds(df: pd.DataFrame, protocol: Literal["hde", "cde"],
+          config: ProtocolConfig | None = None) -> list[Fold]:
+    """The folds of ``protocol``: ``"hde"`` (:func:`hde_folds`) or ``"cde"`` (LOSO, or
+    ``config.cde_folds`` subject-grouped folds, at most one per subject, with ``config.cde ==
+    "group"``)."""
+    config = config or ProtocolConfig()
+    if protocol == "hde":
+        return hde_folds(df)
+    if protocol == "cde":
+        if config.cde == "loso":
+            return cde_folds(df)
+        return group_kfold(df, min(config.cde_folds, df["subject"].nunique()), seed=config.seed)
+    raise ValueError(f"unknown protocol {protocol!r}; use 'hde' or 'cde'")
 
 
 def check_no_leak(df: pd.DataFrame, folds: Iterable[Fold]) -> None:

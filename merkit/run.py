@@ -1,40 +1,63 @@
 """``make reproduce``: execute every notebook headlessly with papermill, export HTML, write the index.
 
-Usage: ``python -m merkit.run [--profile quick] [--data auto] [--only 01 03] [--build DIR]``
+Usage: ``python -m merkit.run [--profile quick] [--data auto] [--only 01 03]``
 
 Each ``notebooks/NN-*.ipynb`` runs in order with its ``parameters`` cell overridden
-(``PROFILE``, ``DATA``); the executed copy goes to ``build/`` and its HTML to
-``reports/NN-*.html``. A failing notebook is exported too (with its traceback), the others
-still run, and the command exits non-zero at the end. ``reports/index.html`` lists every
-report with its status, run time, profile and data source. Heavy work is cached inside the
-package, so re-running after an interruption recomputes nothing that finished.
+(``PROFILE``, ``DATA``) in the ``merkit`` kernel (the one ``make venv`` registers inside
+``.venv``); the executed copy goes to ``build/`` and its HTML to ``reports/NN-*.html``. A
+failing notebook is exported too (with its traceback), the others still run, and the command
+exits non-zero at the end. ``reports/index.html`` (:mod:`merkit.report.index`) lists every
+report with its headline numbers, main figure, status, run time, profile and data source.
+Heavy work is cached inside the package, so re-running after an interruption recomputes
+nothing that finished.
+
+The console shows one line per notebook and the total against the profile's budget::
+
+    [merkit] 03-table3-module-ablation  ok      236 s
+    [merkit] total 51.3 min (budget 60 min for the quick profile)
+
+The kernel's transport: ipykernel warns "Kernel is running over TCP without encryption" for
+every plain-TCP kernel. Rather than filter that line, the runner removes its cause: the
+kernel manager provisions CurveZMQ keys (``KernelManager.transport_encryption = "auto"``,
+jupyter_client >= 8.10, when pyzmq has CURVE and the kernelspec declares
+``supported_encryption: ["curve"]``), else it uses the local ``ipc`` transport on POSIX.
+Nothing the kernel or a notebook prints is filtered.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
+import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from merkit import paths
-from merkit.io import atomic_write, read_json, write_json
+from merkit.io import atomic_write
+from merkit.report.index import STATUS_FILE, NotebookResult, write_index
 
-STATUS_FILE = "run-status.json"
+if TYPE_CHECKING:
+    from jupyter_client.kernelspec import KernelSpec
+    from traitlets.config import Config
+
+KERNEL_NAME = "merkit"
+"""The kernelspec notebooks run in (``make venv``: ``ipykernel install --sys-prefix --name merkit``)."""
+
+BUDGET_MINUTES: dict[str, float | None] = {"smoke": 10, "quick": 60, "paper": None}
+"""Wall-clock budget of a whole ``make reproduce`` per profile (``None``: no budget)."""
+
+__all__ = [
+    "BUDGET_MINUTES", "KERNEL_NAME", "STATUS_FILE", "KernelMissingError", "NotebookResult", "discover",
+    "execute_notebook", "export_html", "format_line", "format_total", "kernel_config", "kernel_spec",
+    "main", "write_index",
+]
 
 
-@dataclass(frozen=True)
-class NotebookResult:
-    name: str
-    status: str  # "ok" | "failed"
-    seconds: float
-    profile: str
-    data_source: str
-    error: str = ""
-    finished: str = ""
+class KernelMissingError(RuntimeError):
+    """The ``merkit`` kernelspec is not installed where Jupyter looks."""
 
 
 def discover(only: Sequence[str] = ()) -> list[Path]:
@@ -43,6 +66,41 @@ def discover(only: Sequence[str] = ()) -> list[Path]:
     if only:
         books = [b for b in books if any(b.stem == o or b.stem.startswith(o) for o in only)]
     return books
+
+
+def kernel_spec(name: str = KERNEL_NAME) -> KernelSpec:
+    """The installed kernelspec ``name``; :class:`KernelMissingError` says how to install it."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        return KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel as exc:
+        raise KernelMissingError(
+            f"Jupyter kernel {name!r} is not installed; run `make venv` (it registers the .venv "
+            f"interpreter with `python -m ipykernel install --sys-prefix --name {name}`)"
+        ) from exc
+
+
+def kernel_config(spec: KernelSpec | None = None) -> Config:
+    """Kernel-manager config for an encrypted (CurveZMQ) or local (ipc) kernel transport.
+
+    Curve when jupyter_client supports ``transport_encryption``, pyzmq has CURVE and the
+    kernelspec declares it; else ``ipc`` on POSIX; else the default (plain TCP, and the
+    kernel says so).
+    """
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    config = Config()
+    raw = (spec.metadata if spec is not None else {}).get("supported_encryption") or ()
+    declared = {str(v).strip().lower() for v in ([raw] if isinstance(raw, str) else raw)}
+    has_policy = "transport_encryption" in KernelManager.class_trait_names()
+    if has_policy and zmq.has("curve") and "curve" in declared:
+        config.KernelManager.transport_encryption = "auto"
+    elif os.name == "posix":
+        config.KernelManager.transport = "ipc"
+    return config
 
 
 def _data_label(data: str, profile: str) -> str:
@@ -57,6 +115,12 @@ def _data_label(data: str, profile: str) -> str:
         return f"unresolved: {exc}"
 
 
+def _error_line(exc: BaseException) -> str:
+    """``Type: last line of the message`` (papermill puts the cell's error last)."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[-1]}" if text else type(exc).__name__
+
+
 def execute_notebook(
     notebook: Path,
     *,
@@ -66,9 +130,14 @@ def execute_notebook(
     export: bool = True,
     extra_parameters: dict[str, object] | None = None,
 ) -> NotebookResult:
-    """Run one notebook with papermill; export HTML to the reports folder (also on failure)."""
+    """Run one notebook with papermill in the ``merkit`` kernel; export HTML (also on failure).
+
+    Raises :class:`KernelMissingError` (before running anything) when the kernel is not
+    installed; a notebook's own error is recorded in the result, not raised.
+    """
     import papermill as pm
 
+    spec = kernel_spec(KERNEL_NAME)
     build = build or paths.build_dir()
     build.mkdir(parents=True, exist_ok=True)
     output = build / notebook.name
@@ -80,15 +149,16 @@ def execute_notebook(
             str(notebook),
             str(output),
             parameters=parameters,
-            kernel_name="python3",
+            kernel_name=KERNEL_NAME,
             cwd=str(build),
             progress_bar=False,
             log_output=False,
+            config=kernel_config(spec),  # nbclient hands it to the kernel manager
         )
         status = "ok"
     except Exception as exc:  # papermill re-raises the cell's error; keep going
         status = "failed"
-        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        error = _error_line(exc)
     seconds = time.time() - start
     if export and output.exists():
         export_html(output, paths.reports_dir() / f"{notebook.stem}.html")
@@ -116,48 +186,44 @@ def export_html(executed: Path, target: Path) -> Path:
     return atomic_write(target, body)
 
 
-def write_index(results: Sequence[NotebookResult]) -> Path:
-    """``reports/index.html`` from the recorded status of every notebook run so far."""
-    status_path = paths.reports_dir() / STATUS_FILE
-    known: dict[str, dict[str, object]] = {}
-    if status_path.exists():
-        known = {r["name"]: r for r in read_json(status_path)}
-    for r in results:
-        known[r.name] = asdict(r)
-    write_json(status_path, sorted(known.values(), key=lambda r: str(r["name"])))
-    rows = []
-    synthetic = False
-    for r in sorted(known.values(), key=lambda r: str(r["name"])):
-        name = str(r["name"])
-        synthetic |= "synthetic" in str(r["data_source"])
-        colour = "#d1e7dd" if r["status"] == "ok" else "#f8d7da"
-        link = f'<a href="{html.escape(name)}.html">{html.escape(name)}</a>'
-        rows.append(
-            f"<tr style='background:{colour}'><td>{link}</td><td>{html.escape(str(r['status']))}</td>"
-            f"<td>{float(r['seconds']):.1f} s</td><td>{html.escape(str(r['profile']))}</td>"
-            f"<td>{html.escape(str(r['data_source']))}</td><td>{html.escape(str(r['finished']))}</td>"
-            f"<td>{html.escape(str(r['error']))}</td></tr>"
-        )
-    warning = (
-        "<p style='background:#fff3cd;padding:8px'><b>Synthetic data:</b> reports marked with the "
-        "embedded synthetic data set are NOT results on CASME II / SAMM.</p>"
-        if synthetic
-        else ""
-    )
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>merkit reports</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:4px 10px;border-bottom:1px solid #ccc;text-align:left}}</style>
-</head><body>
-<h1>merkit: reproduced tables of MER-auGCN and RRRN</h1>
-{warning}
-<table><tr><th>report</th><th>status</th><th>run time</th><th>profile</th><th>data</th><th>finished</th><th>error</th></tr>
-{''.join(rows)}
-</table>
-<p>Regenerate with <code>make reproduce</code> (profile via <code>PROFILE=smoke|quick|paper</code>).
-Tables as CSV/JSON with provenance are in <a href="tables/">tables/</a>.</p>
-</body></html>
-"""
-    return atomic_write(paths.reports_dir() / "index.html", page)
+# --------------------------------------------------------------------------- console
+
+
+def format_line(result: NotebookResult, width: int = 0) -> str:
+    """``[merkit] 03-table3-module-ablation  ok      236 s`` (failures add their error)."""
+    status = "ok" if result.status == "ok" else result.status.upper()
+    line = f"[merkit] {result.name:<{width}}  {status:<6}  {result.seconds:>5.0f} s"
+    return f"{line}  {result.error}" if result.error else line
+
+
+def format_total(
+    seconds: float, profile: str, budgets: dict[str, float | None] = BUDGET_MINUTES
+) -> str:
+    """``[merkit] total 51.3 min (budget 60 min for the quick profile)``; says when it is over."""
+    minutes = seconds / 60
+    budget = budgets.get(profile)
+    if budget is None:
+        return f"[merkit] total {minutes:.1f} min (no budget for the {profile} profile)"
+    if minutes > budget:
+        return (f"[merkit] total {minutes:.1f} min: OVER the budget of {budget:g} min "
+                f"for the {profile} profile")
+    return f"[merkit] total {minutes:.1f} min (budget {budget:g} min for the {profile} profile)"
+
+
+class _Progress:
+    """A start line per notebook, replaced in place by its result line on a terminal."""
+
+    def __init__(self, width: int, stream: TextIO | None = None) -> None:
+        self.width, self.stream = width, stream or sys.stdout
+        self.tty = self.stream.isatty()
+
+    def start(self, name: str) -> None:
+        text = f"[merkit] {name:<{self.width}}  running ..."
+        print(text, end="" if self.tty else "\n", file=self.stream, flush=True)
+
+    def done(self, result: NotebookResult) -> None:
+        prefix = "\r\033[K" if self.tty else ""
+        print(prefix + format_line(result, self.width), file=self.stream, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -168,18 +234,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     books = discover(args.only)
     if not books:
-        print("no notebooks matched", file=sys.stderr)
+        print("[merkit] no notebooks matched", file=sys.stderr)
         return 2
-    results = []
+    try:
+        kernel_spec(KERNEL_NAME)
+    except KernelMissingError as exc:
+        print(f"[merkit] {exc}", file=sys.stderr)
+        return 2
+    print(f"[merkit] {len(books)} notebook(s), profile {args.profile}, data {args.data}", flush=True)
+    progress = _Progress(max(len(b.stem) for b in books))
+    results: list[NotebookResult] = []
+    began = time.time()
     for book in books:
-        print(f"[merkit] {book.name} (profile={args.profile}) ...", flush=True)
+        progress.start(book.stem)
         result = execute_notebook(book, profile=args.profile, data=args.data)
         results.append(result)
-        print(f"[merkit]   {result.status} in {result.seconds:.0f} s {result.error}", flush=True)
-        write_index(results)
-    index = write_index(results)
+        progress.done(result)
+        write_index(results, total_seconds=time.time() - began)
+    total = time.time() - began
+    index = write_index(results, total_seconds=total)
+    print(format_total(total, args.profile), flush=True)
+    print(f"[merkit] reports: {index}", flush=True)
     failed = [r.name for r in results if r.status != "ok"]
-    print(f"[merkit] reports: {index}")
     if failed:
         print(f"[merkit] FAILED: {', '.join(failed)} (see their reports)", file=sys.stderr)
         return 1

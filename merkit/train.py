@@ -5,14 +5,16 @@ the same. There is no model selection on the test fold: the last epoch's weights
 evaluated (a validation split of training subjects is possible through ``val_fraction``, which
 only *records* a validation curve, it never picks an epoch).
 
-The loop is generic over models: ``loss_fn(output, y, au)`` turns a model's raw output into a
-scalar loss (plus named parts for the curves), and ``outputs_fn(output)`` extracts class
-logits ``(B, C)`` and AU probabilities ``(B, K)`` (or ``None``).
+The loop is generic over models: every merkit model returns a
+:class:`~merkit.models.output.ModelOutput`, and ``loss_fn(output, y, au)`` (an objective of
+:mod:`merkit.losses`: :class:`~merkit.losses.CrossEntropyObjective`,
+:class:`~merkit.losses.JointObjective`, :class:`~merkit.losses.RRRNObjective`) turns it into a
+scalar loss plus named parts for the curves. :func:`predict` reads ``logits``, ``au_probs``
+and every other tensor field of the output.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import random
 import time
@@ -24,8 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
-LossFn = Callable[[Any, torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, dict[str, float]]]
-OutputsFn = Callable[[Any], tuple[torch.Tensor, torch.Tensor | None]]
+from merkit.losses import CrossEntropyObjective, Objective
+from merkit.models.output import ModelOutput
+
+LossFn = Objective
+
+_CROSS_ENTROPY = CrossEntropyObjective()  # fit's default objective (frozen, stateless)
 
 
 @dataclass(frozen=True)
@@ -61,36 +67,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def _as_dict(output: Any) -> dict[str, Any] | None:
-    """A dict or dataclass output (e.g. RRRN's) as a dict; ``None`` for tensors and tuples."""
-    if isinstance(output, dict):
-        return output
-    if dataclasses.is_dataclass(output) and not isinstance(output, type):
-        return {f.name: getattr(output, f.name) for f in dataclasses.fields(output)}
-    return None
-
-
-def default_outputs(output: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(logits, au_probs)`` from a tuple (MER-auGCN), a bare logits tensor (plain
-    backbones), or a dict / dataclass with ``logits`` (and optionally ``au_probs``), e.g. RRRN."""
-    if isinstance(output, torch.Tensor):
-        return output, None
-    if isinstance(output, tuple):
-        logits, au = output[0], output[1] if len(output) > 1 else None
-        return logits, au if au is not None and au.numel() else None
-    fields = _as_dict(output)
-    if fields is not None and "logits" in fields:
-        return fields["logits"], fields.get("au_probs")
-    raise TypeError(f"cannot read logits from a {type(output).__name__}; pass outputs_fn")
-
-
-def cross_entropy_loss(output: Any, y: torch.Tensor, au: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
-    """Plain CE on the logits (the backbone baselines)."""
-    logits, _ = default_outputs(output)
-    loss = nn.functional.cross_entropy(logits, y)
-    return loss, {"ce": float(loss.detach())}
-
-
 @dataclass
 class History:
     """Per-epoch training curves (mean over batches) and wall time."""
@@ -108,13 +84,15 @@ def fit(
     config: TrainConfig,
     *,
     seed: int,
-    loss_fn: LossFn = cross_entropy_loss,
+    loss_fn: LossFn = _CROSS_ENTROPY,
     log: Callable[[str], None] | None = None,
 ) -> History:
     """Train ``model`` in place on ``x (N, ...)``, labels ``y (N,)`` in 0..C-1, AU targets ``(N, K)``.
 
-    Mini-batches are reshuffled each epoch from a generator seeded by ``seed``; the whole
-    data set lives in memory (micro-expression sets are small). Returns the loss curves.
+    ``model(x)`` must return a :class:`~merkit.models.output.ModelOutput`; ``loss_fn`` is an
+    objective of :mod:`merkit.losses` (default plain cross-entropy). Mini-batches are
+    reshuffled each epoch from a generator seeded by ``seed``; the whole data set lives in
+    memory (micro-expression sets are small). Returns the loss curves.
     """
     if len(x) != len(y) or (au is not None and len(au) != len(y)):
         raise ValueError(f"fit: {len(x)} inputs, {len(y)} labels, {None if au is None else len(au)} AU rows")
@@ -141,7 +119,7 @@ def fit(
             xb = x[idx].to(device, non_blocking=True)
             yb = y[idx].to(device, non_blocking=True)
             ab = au[idx].to(device, non_blocking=True) if au is not None else None
-            loss, parts = loss_fn(model(xb), yb, ab)
+            loss, parts = loss_fn(_output(model(xb)), yb, ab)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch + 1}; lower the learning rate")
             optimiser.zero_grad(set_to_none=True)
@@ -159,29 +137,48 @@ def fit(
     return History(curves, seconds, seen / seconds if seconds > 0 else float("nan"))
 
 
+def _output(output: Any) -> ModelOutput:
+    if not isinstance(output, ModelOutput):
+        raise TypeError(
+            f"the model returned a {type(output).__name__}; merkit's training loop needs a "
+            "merkit.models.ModelOutput (every registered model's forward returns one)"
+        )
+    return output
+
+
 @torch.no_grad()
 def predict(
-    model: nn.Module,
-    x: torch.Tensor,
-    config: TrainConfig,
-    *,
-    outputs_fn: OutputsFn = default_outputs,
-) -> tuple[np.ndarray, np.ndarray | None, list[Any]]:
-    """Class probabilities ``(N, C)``, AU probabilities ``(N, K)`` or ``None``, and extras.
+    model: nn.Module, x: torch.Tensor, config: TrainConfig
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray]]:
+    """Class probabilities, AU probabilities and every other output field, for ``x (N, ...)``.
 
-    ``extras`` collects each batch's tensors when the output is a dict or dataclass (e.g. RRRN's
-    region attention weights), so notebooks can plot what the model attended to.
+    **Shapes** ``probs: (N, C)`` (softmax of ``logits``); ``au_probs: (N, K)`` or ``None``
+    (no AU detectors); ``extras``: every other non-``None`` tensor field of the
+    :class:`~merkit.models.output.ModelOutput` by name, concatenated over the evaluation
+    batches along the first axis (e.g. RRRN's ``"alpha": (N, R)``, ``"region_logits":
+    (N, R, C)``, and ``"features": (N, D)`` for every model), so notebooks can plot what the
+    model attended to. Runs in ``eval()`` mode on ``config.device``.
     """
     device = resolve_device(config.device)
     model.to(device).eval()
-    probs, aus, extras = [], [], []
+    probs: list[np.ndarray] = []
+    aus: list[np.ndarray] = []
+    extras: dict[str, list[np.ndarray]] = {}
+    batches = 0
     for begin in range(0, len(x), config.eval_batch_size):
-        output = model(x[begin : begin + config.eval_batch_size].to(device))
-        logits, au = outputs_fn(output)
-        probs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
-        if au is not None:
-            aus.append(au.float().cpu().numpy())
-        fields = _as_dict(output)
-        if fields is not None:
-            extras.append({k: v.detach().cpu().numpy() for k, v in fields.items() if isinstance(v, torch.Tensor)})
-    return np.concatenate(probs), (np.concatenate(aus) if aus else None), extras
+        output = _output(model(x[begin : begin + config.eval_batch_size].to(device)))
+        batches += 1
+        probs.append(torch.softmax(output.logits.float(), dim=1).cpu().numpy())
+        if output.au_probs is not None:
+            aus.append(output.au_probs.float().cpu().numpy())
+        for name, value in output.tensors().items():
+            if name not in ("logits", "au_probs"):
+                extras.setdefault(name, []).append(value.detach().cpu().numpy())
+    ragged = sorted(k for k, v in extras.items() if len(v) != batches)
+    if ragged or (aus and len(aus) != batches):
+        raise ValueError(f"model outputs {ragged or ['au_probs']} are set in some batches only")
+    return (
+        np.concatenate(probs),
+        np.concatenate(aus) if aus else None,
+        {k: np.concatenate(v) for k, v in extras.items()},
+    )

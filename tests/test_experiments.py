@@ -7,6 +7,7 @@ from torch import nn
 
 from merkit import experiments, metrics, train
 from merkit.experiments import RunResult, RunSpec, RunStore
+from merkit.models import ModelOutput
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +74,17 @@ def test_fit_learns_and_is_deterministic():
     y = (x[:, 0] > 0).long()
     config = train.TrainConfig(epochs=15, batch_size=32, lr=1e-2, device="cpu")
 
+    class Tiny(nn.Module):  # the model contract: forward returns a ModelOutput
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+
+        def forward(self, x):
+            return ModelOutput(logits=self.net(x))
+
     def make():
         torch.manual_seed(1)
-        return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+        return Tiny()
 
     m1, m2 = make(), make()
     h1 = train.fit(m1, x, y, None, config, seed=3)
@@ -88,6 +97,8 @@ def test_fit_learns_and_is_deterministic():
 
 
 def test_fit_rejects_mismatched_inputs():
+    with pytest.raises(TypeError, match="ModelOutput"):
+        train.fit(nn.Linear(2, 2), torch.zeros(2, 2), torch.zeros(2).long(), None, train.TrainConfig(), seed=0)
     with pytest.raises(ValueError, match="inputs"):
         train.fit(nn.Linear(2, 2), torch.zeros(3, 2), torch.zeros(2).long(), None, train.TrainConfig(), seed=0)
 

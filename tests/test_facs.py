@@ -68,3 +68,8 @@ def test_objective_class_most_specific_and_ties():
     assert facs.objective_class((12, 14)) == 1  # extra AUs outside Table I do not matter
     assert facs.objective_class((14,)) is None
     assert facs.objective_class(()) is None
+
+
+def test_class_constants():
+    assert facs.MEGC_CLASSES == (1, 2, 3, 4, 5) == tuple(sorted(facs.TABLE_I))
+    assert tuple(sorted(facs.ROMAN)) == facs.OBJECTIVE_CLASSES

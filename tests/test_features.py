@@ -10,6 +10,7 @@ import pytest
 from skimage.feature import local_binary_pattern
 from sklearn.preprocessing import StandardScaler
 
+from merkit.bench.features import bench_descriptors, synthetic_clip
 from merkit.features import (
     DESCRIPTORS,
     HOG3DConfig,
@@ -22,7 +23,6 @@ from merkit.features import (
     lbp_sip,
     lbp_top,
 )
-from merkit.features.bench import bench_descriptors, synthetic_clip
 from merkit.features.hoof import hoof_bins
 from merkit.features.lbpsip import lbp_sip_codes
 from merkit.features.lbptop import code_to_bin, n_lbp_bins, plane_codes
@@ -31,7 +31,8 @@ from merkit.features.volume import (
     VolumeConfig,
     block_edges,
     block_histograms,
-    load_clip_volume,
+    clip_volume,
+    clip_volume_from_frames,
     resample_time,
 )
 
@@ -113,7 +114,9 @@ def test_lbp_top_histogram_is_translation_invariant_on_a_periodic_texture():
     for dy, dx in [(1, 0), (0, 3), (5, 7), (13, 2)]:
         np.testing.assert_allclose(lbp_top(window(dy, dx), grid=(1, 1)), ref)
     # not a triviality: a different texture gives a different histogram
-    other = np.stack([np.tile(rng.integers(0, 256, (8, 8)).astype(np.uint8), (5, 5))[:size, :size]] * 3)
+    other = np.stack(
+        [np.tile(rng.integers(0, 256, (8, 8)).astype(np.uint8), (5, 5))[:size, :size]] * 3
+    )
     assert not np.allclose(lbp_top(other, grid=(1, 1)), ref)
 
 
@@ -176,8 +179,9 @@ def test_hog3d_of_a_volume_varying_only_in_time_has_only_temporal_bins():
     other = [b for b in range(8) if b not in temporal_bins]
     assert np.all(feat[..., 1:, other] == 0)
     assert feat[..., 1:, temporal_bins].sum() > 0
-    sph = hog3d(v, grid=(2, 2), t_blocks=2, orientation="spherical", elevation_bins=4,
-                norm="none").reshape(2, 2, 2, 8, 4)
+    sph = hog3d(
+        v, grid=(2, 2), t_blocks=2, orientation="spherical", elevation_bins=4, norm="none"
+    ).reshape(2, 2, 2, 8, 4)
     assert np.all(sph[..., 1:3] == 0) and sph[..., [0, 3]].sum() > 0  # only elevation +-pi/2
 
 
@@ -252,8 +256,11 @@ def test_hoof_is_magnitude_weighted_and_pools_a_sequence():
 )
 def test_feature_lengths_match_the_documented_formula(config, length):
     assert config.n_features == length
-    x = np.random.default_rng(8).normal(size=(6, 20, 20, 2)) if isinstance(config, HOOFConfig) \
+    x = (
+        np.random.default_rng(8).normal(size=(6, 20, 20, 2))
+        if isinstance(config, HOOFConfig)
         else synthetic_clip(10, 24)
+    )
     out = extract(config, x)
     assert out.shape == (length,) and np.isfinite(out).all()
 
@@ -300,13 +307,17 @@ def test_block_histograms_match_a_loop_over_blocks():
     for bt in range(2):
         for by in range(3):
             for bx in range(2):
-                sl = (slice(te[bt], te[bt + 1]), slice(ye[by], ye[by + 1]), slice(xe[bx], xe[bx + 1]))
+                sl = (
+                    slice(te[bt], te[bt + 1]),
+                    slice(ye[by], ye[by + 1]),
+                    slice(xe[bx], xe[bx + 1]),
+                )
                 lab, w = full_l[sl].ravel(), full_w[sl].ravel()
                 expect = [w[lab == b].sum() for b in range(5)]
                 np.testing.assert_allclose(got[bt, by, bx], expect)
 
 
-def test_load_clip_volume_crops_resizes_and_names_missing_files(tmp_path):
+def test_clip_volume_from_frames_crops_resizes_and_names_missing_files(tmp_path):
     paths = []
     for i in range(4):
         img = np.full((40, 50, 3), 20 * i, dtype=np.uint8)
@@ -314,13 +325,53 @@ def test_load_clip_volume_crops_resizes_and_names_missing_files(tmp_path):
         p = tmp_path / f"img{i}.png"
         cv2.imwrite(str(p), img)
         paths.append(p)
-    vol = load_clip_volume(paths, VolumeConfig(length=7, size=16), box=(10, 40, 30, 20))
+    vol = clip_volume_from_frames(paths, VolumeConfig(length=7, size=16), box=(10, 40, 30, 20))
     assert vol.shape == (7, 16, 16) and vol.dtype == np.float32
     np.testing.assert_allclose(vol, 200.0, atol=0.5)  # the box holds only the bright patch
-    whole = load_clip_volume(paths, VolumeConfig(length=4, size=20))
+    whole = clip_volume_from_frames(paths, VolumeConfig(length=4, size=20))
     assert whole[0, 0, 0] == pytest.approx(0.0) and whole[3, 0, 0] == pytest.approx(60.0)
-    with pytest.raises(FileNotFoundError, match="nope.png"):
-        load_clip_volume([*paths, tmp_path / "nope.png"])
+    with pytest.raises(FileNotFoundError, match=r"EP01.*nope\.png"):
+        clip_volume_from_frames([*paths, tmp_path / "nope.png"], clip="EP01")
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=r"EP01.*bad\.png.*decoded"):
+        clip_volume_from_frames([*paths, tmp_path / "bad.png"], clip="EP01")
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), np.zeros((20, 50, 3), np.uint8))
+    with pytest.raises(ValueError, match="one size"):
+        clip_volume_from_frames([*paths, small], clip="EP01")
+    with pytest.raises(ValueError, match="no frames"):
+        clip_volume_from_frames([], clip="EP01")
+
+
+def test_clip_volume_from_frames_is_the_flows_decode_path_with_a_transform(tmp_path):
+    """RGB read + to_gray (the flows' gray), the transform sees RGB frames and their index."""
+    rng = np.random.default_rng(4)
+    paths, rgbs = [], []
+    for i in range(3):
+        rgb = rng.integers(0, 256, (24, 30, 3), dtype=np.uint8)
+        p = tmp_path / f"img{i}.png"
+        cv2.imwrite(str(p), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        paths.append(p)
+        rgbs.append(rgb)
+    cfg, box = VolumeConfig(length=3, size=8), (2, 28, 22, 4)
+    plain = clip_volume_from_frames(paths, cfg, box)
+    grays = [cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) for rgb in rgbs]
+    np.testing.assert_array_equal(plain, clip_volume(grays, cfg, box))
+    np.testing.assert_array_equal(plain, clip_volume(rgbs, cfg, box))  # RGB frames in memory
+    seen = []
+
+    def occluder(rgb: np.ndarray, index: int) -> np.ndarray:
+        seen.append((index, rgb.shape, rgb.dtype))
+        out = rgb.copy()
+        out[:, :, 0] = 255  # a red veil: changes the gray only through the R weight
+        return out
+
+    veiled = clip_volume_from_frames(paths, cfg, box, transform=occluder)
+    assert seen == [(i, (24, 30, 3), np.uint8) for i in range(3)]
+    expected = [cv2.cvtColor(occluder(rgb, 0), cv2.COLOR_RGB2GRAY) for rgb in rgbs]
+    np.testing.assert_array_equal(veiled, clip_volume(expected, cfg, box))
+    with pytest.raises(ValueError, match="transform"):
+        clip_volume_from_frames(paths, cfg, box, transform=lambda rgb, i: rgb[..., 0])
 
 
 # ---------------------------------------------------------------------------------- SVM
@@ -341,8 +392,9 @@ def test_svm_beats_chance_on_a_separable_toy_problem():
     pred, C = fit_predict_svm(X, y, g, Xt, Cs=(0.01, 0.1, 1.0))
     assert (pred == yt).mean() > 0.9
     assert C in (0.01, 0.1, 1.0)
-    pred2, _ = fit_predict_svm(X, y, g, Xt, config=SVMConfig(implementation="liblinear",
-                                                             class_weight="balanced"))
+    pred2, _ = fit_predict_svm(
+        X, y, g, Xt, config=SVMConfig(implementation="liblinear", class_weight="balanced")
+    )
     assert (pred2 == yt).mean() > 0.9
 
 

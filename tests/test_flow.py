@@ -8,6 +8,7 @@ import pytest
 from scipy import ndimage
 
 from merkit.preprocess import flow as F
+from merkit.preprocess.frames import FrameError, read_frame, to_gray
 
 
 def textured(size: int = 96, seed: int = 0) -> np.ndarray:
@@ -141,5 +142,43 @@ def test_pair_flow_units_and_rotation_equivariance(rotate_on):
 def test_to_gray_and_box_centre():
     rgb = np.zeros((4, 6, 3), np.uint8)
     rgb[..., 1] = 255
-    np.testing.assert_allclose(F.to_gray(rgb), 0.587, atol=0.003)  # ITU-R 601 green weight
+    gray = to_gray(rgb)
+    assert gray.shape == (4, 6) and gray.dtype == np.uint8
+    np.testing.assert_array_equal(gray, 150)  # ITU-R 601 green weight: 0.587 * 255 = 149.7
+    unit = to_gray(rgb.astype(np.float32) / 255)
+    assert unit.dtype == np.float32
+    np.testing.assert_allclose(unit, 0.587, atol=1e-6)
+    np.testing.assert_allclose(F.unit_gray(gray), 150 / 255)
+    g = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert to_gray(g) is g and np.array_equal(to_gray(g[..., None]), g)
+    with pytest.raises(TypeError, match="uint8 or float32"):
+        to_gray(rgb.astype(np.float64))
+    with pytest.raises(ValueError, match="shape"):
+        to_gray(np.zeros((4, 6, 2), np.uint8))
     assert F.box_centre((0, 6, 4, 0)) == (2.5, 1.5)
+
+
+def test_read_frame_and_to_gray_keep_a_gray_file_exact(tmp_path):
+    gray = np.random.default_rng(2).integers(0, 256, (9, 7), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "g.png"), gray)
+    bgr = np.dstack([gray, gray // 2, 255 - gray])
+    cv2.imwrite(str(tmp_path / "c.png"), bgr)
+    rgb = read_frame(tmp_path / "g.png")
+    assert rgb.shape == (9, 7, 3) and rgb.dtype == np.uint8
+    np.testing.assert_array_equal(to_gray(rgb), gray)  # replicated channels: luma is exact
+    np.testing.assert_array_equal(read_frame(tmp_path / "c.png"), bgr[..., ::-1])  # RGB order
+    with pytest.raises(FrameError, match=r"EP01.*nope\.png.*does not exist"):
+        read_frame(tmp_path / "nope.png", name="EP01")
+
+
+def test_pair_flow_takes_to_gray_uint8_as_unit_float():
+    rng = np.random.default_rng(5)
+    onset = (255 * textured(64, seed=3)).astype(np.uint8)
+    apex = np.roll(onset, 1, axis=1)
+    cfg = F.FlowConfig(crop_size=32, out_size=8, nscales=2, warps=1, outer_iterations=1)
+    box = (8, 56, 56, 8)
+    angle = float(rng.uniform(-10, 10))
+    ours = F.pair_flow(onset, apex, box, cfg, angle=angle)
+    ref = F.pair_flow(onset.astype(np.float32) / 255, apex.astype(np.float32) / 255, box, cfg,
+                      angle=angle)  # fmt: skip
+    np.testing.assert_array_equal(ours, ref)

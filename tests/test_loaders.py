@@ -27,6 +27,7 @@ from merkit.data import (
     DataWarning,
     FramesNotFoundError,
     casme2,
+    composite,
     megc2018,
     samm,
     validate,
@@ -259,6 +260,26 @@ def test_megc2018_filter_and_subjects(casme_root: Path, samm_root: Path) -> None
     assert sorted(only3["clip"]) == ["006_1_2", "EP02_01f"]
     with pytest.raises(ValueError, match="classes"):
         megc2018.load(casme_root, samm_root, classes=(0, 8))
+
+
+def test_megc2018_is_the_composite_of_the_registered_pair(casme_root: Path, samm_root: Path) -> None:
+    roots = {"casme2": casme_root, "samm": samm_root}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*lists alternatives.*")
+        for variant in ("raw", "cropped"):
+            ours = megc2018.load(casme_root, samm_root, casme2_variant=variant)
+            generic = composite.load(roots, options={"casme2": {"variant": variant}})
+            assert ours.equals(generic) and ours.attrs == generic.attrs
+            assert ours.attrs["casme2"]["variant"] == variant
+        reverse = composite.load({"samm": samm_root, "casme2": casme_root})
+        assert reverse.equals(megc2018.load(casme_root, samm_root))  # rows sorted by dataset
+    assert list(ours.attrs)[:4] == ["classes", "skipped", "unused_objective_rows", "excluded_by_class"]
+    with pytest.raises(ValueError, match="without a root"):
+        composite.load({"samm": samm_root}, options={"casme2": {"variant": "raw"}})
+    with pytest.raises(ValueError, match="at least one"):
+        composite.load({})
+    with pytest.raises(KeyError, match="unknown data set 'smic'"):
+        composite.load({"smic": samm_root})
 
 
 def test_megc2018_merges_skipped(tmp_path: Path) -> None:

@@ -1,22 +1,28 @@
-"""MER-auGCN losses against explicit hand computations (loops over samples j and AUs i)."""
+"""MER-auGCN losses against explicit hand computations (loops over samples j and AUs i), and
+the training objectives (ModelOutput -> (loss, parts)) of merkit.losses."""
 
 from __future__ import annotations
 
 import math
+import pickle
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from merkit.losses import (
+    CrossEntropyObjective,
+    JointObjective,
     LossConfig,
     MERAuGCNLoss,
+    RRRNObjective,
     au_targets,
     balanced_detection_loss,
     classification_loss,
     focal_loss,
     joint_loss,
-    joint_loss_fn,
 )
+from merkit.models.output import ModelOutput
 
 
 def hand_balanced(
@@ -197,10 +203,52 @@ def test_au_targets_multi_hot() -> None:
     assert au_targets([], aus=(1, 2)).shape == (0, 2)
 
 
-def test_joint_loss_fn_for_fit() -> None:
+def test_cross_entropy_objective_by_hand() -> None:
+    gen = torch.Generator().manual_seed(0)
+    logits, labels = torch.randn(4, 5, generator=gen, dtype=torch.float64), torch.tensor([0, 4, 2, 2])
+    loss, parts = CrossEntropyObjective()(ModelOutput(logits=logits), labels, None)
+    assert loss.item() == pytest.approx(hand_ce(logits.tolist(), labels.tolist()))
+    assert parts == {"ce": pytest.approx(loss.item())} and isinstance(parts["ce"], float)
+    # AU targets and extra output fields are ignored
+    out = ModelOutput(logits=logits, au_probs=torch.rand(4, 3, dtype=torch.float64))
+    assert CrossEntropyObjective()(out, labels, torch.ones(4, 3))[0].item() == loss.item()
+
+
+def test_joint_objective_is_eq6_on_the_model_output() -> None:
     logits, labels = torch.randn(4, 5), torch.tensor([0, 1, 2, 3])
     probs, targets = torch.rand(4, 3), torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 0], [1, 1, 1]])
-    total, parts = joint_loss_fn()((logits, probs), labels, targets)
+    out = ModelOutput(logits=logits, au_logits=torch.logit(probs), au_probs=probs)
+    total, parts = JointObjective()(out, labels, targets)
     ref = joint_loss(logits, labels, probs, targets)
-    assert total.item() == pytest.approx(ref.total.item())
+    assert total.item() == ref.total.item()
     assert parts == {"ce": pytest.approx(ref.cls.item()), "detc": pytest.approx(ref.detc.item())}
+    ce = hand_ce(logits.double().tolist(), labels.tolist())
+    hand_detc = hand_balanced(probs.double().tolist(), targets.int().tolist())
+    assert total.item() == pytest.approx(ce + 0.75 * hand_detc, rel=1e-5)
+    focal = JointObjective(LossConfig(detection="focal", lam=0.5))
+    assert focal(out, labels, targets)[0].item() == pytest.approx(
+        ce + 0.5 * hand_focal(probs.double().tolist(), targets.int().tolist(), 0.25, 2.0),
+        rel=1e-5,
+    )
+
+
+def test_joint_objective_plain_backbone_has_no_au_probs() -> None:
+    logits, labels = torch.randn(3, 5), torch.tensor([0, 1, 2])
+    plain = ModelOutput(logits=logits)  # au_probs None
+    total, parts = JointObjective(LossConfig(detection="none"))(plain, labels, None)
+    assert total.item() == pytest.approx(CrossEntropyObjective()(plain, labels, None)[0].item())
+    assert parts["detc"] == 0.0
+    with pytest.raises(ValueError, match="no AU detectors"):
+        JointObjective()(plain, labels, torch.zeros(3, 0))
+
+
+def test_objectives_are_picklable_frozen_and_duck_typed() -> None:
+    for objective in (CrossEntropyObjective(), JointObjective(LossConfig(lam=0.5)),
+                      RRRNObjective(lambda2=0.1)):  # fmt: skip
+        again = pickle.loads(pickle.dumps(objective))
+        assert again == objective and hash(again) == hash(objective)
+    with pytest.raises(AttributeError):
+        RRRNObjective().beta = 0.1  # type: ignore[misc]
+    # losses never import merkit.models: any object with the fields works
+    duck = SimpleNamespace(logits=torch.randn(2, 5), au_probs=None, alpha=None, region_logits=None)
+    assert torch.isfinite(CrossEntropyObjective()(duck, torch.tensor([1, 2]), None)[0])

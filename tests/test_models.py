@@ -1,4 +1,5 @@
-"""Backbones, the GCN layer and MER-auGCN with all its Table III–V variants."""
+"""Backbones, the GCN layer, MER-auGCN with all its Table III–V variants, and the one model
+contract (registry, configs, ModelOutput, forward_features / forward_head)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,33 @@ from torch import nn
 
 from merkit.facs import FINAL_AUS, TABLE_I_AUS, TABLE_VII_AUS
 from merkit.graph import adjacency, au_graph
-from merkit.losses import LossConfig, au_targets, joint_loss
+from merkit.losses import JointObjective, LossConfig, au_targets
 from merkit.models import (
     AU_TASK_AUS,
+    PAPER_INPUT_SIZE,
+    RRRN,
+    VGG,
     DualInception,
+    DualInceptionConfig,
     GraphConv,
     MERAuGCN,
     MERAuGCNConfig,
+    ModelOutput,
+    ResNet18,
+    ResNet18Config,
     ResNet18TwoPath,
+    ResNet18TwoPathConfig,
+    RRRNConfig,
+    VGGConfig,
     create_model,
+    default_config,
     graph_adjacency,
     list_models,
-    resnet18,
+    register_model,
     table_variants,
     variant,
 )
+from merkit.models import registry as model_registry
 from merkit.models.mer_augcn import AUAttention, AUDetectors
 
 torch.manual_seed(0)
@@ -98,7 +111,7 @@ def _inception_block_params(cin: int, f: int, bn: bool) -> int:
 @pytest.mark.parametrize("size", [28, 32])
 def test_dual_inception_param_count_formula(bn: bool, size: int) -> None:
     with torch.device("meta"):
-        model = DualInception(num_classes=5, input_size=size, batch_norm=bn)
+        model = DualInception(DualInceptionConfig(batch_norm=bn), input_size=size)
     stream = _inception_block_params(1, 6, bn) + _inception_block_params(24, 16, bn)
     side = size // 4
     fc = 2 * 64 * side * side * 1024 + 1024
@@ -108,7 +121,7 @@ def test_dual_inception_param_count_formula(bn: bool, size: int) -> None:
 
 def test_dual_inception_streams_see_one_flow_component_each() -> None:
     model = DualInception(input_size=28)
-    assert model(torch.randn(2, 2, 28, 28)).shape == (2, 5)
+    assert model(torch.randn(2, 2, 28, 28)).logits.shape == (2, 5)
     assert model.forward_features(torch.randn(2, 2, 28, 28)).shape == (2, 1024)
     flow = torch.randn(2, 2, 28, 28, requires_grad=True)
     model.stream_u(flow[:, 0:1]).sum().backward()
@@ -120,23 +133,27 @@ def test_dual_inception_streams_see_one_flow_component_each() -> None:
 def test_resnet18_matches_reference_parameter_count_and_shapes() -> None:
     # ResNet18 with 3 input channels and 1000 classes has 11,689,512 parameters (He et al.).
     with torch.device("meta"):
-        assert n_params(resnet18(in_chans=3, num_classes=1000)) == 11_689_512
-    model = resnet18(in_chans=1, num_classes=5)
+        assert n_params(ResNet18(ResNet18Config(in_chans=3, num_classes=1000))) == 11_689_512
+    model = create_model("resnet18")  # one input channel, 5 classes
     x = torch.randn(2, 1, 64, 64)
     assert model.forward_feature_maps(x).shape == (2, 512, 2, 2)
     assert model.forward_features(x).shape == (2, 512)
-    assert model(x).shape == (2, 5)
+    assert model(x).logits.shape == (2, 5)
     with pytest.raises(ValueError, match="1, H, W"):
         model(torch.randn(2, 3, 64, 64))
+    sized = create_model("resnet18", input_size=64)  # optional, checked when given
+    assert sized(x).logits.shape == (2, 5)
+    with pytest.raises(ValueError, match="input_size=64"):
+        sized(torch.randn(2, 1, 32, 32))
 
 
 def test_resnet18_two_path_forward_backward_112() -> None:
-    model = ResNet18TwoPath(num_classes=5, input_size=112)
+    model = ResNet18TwoPath(ResNet18TwoPathConfig(num_classes=5), input_size=112)
     assert (
         n_params(model)
         == 2 * (11_689_512 - 2 * 64 * 49 - 513_000) + 1024 * 1024 + 1024 + 5 * 1024 + 5
     )
-    logits = model(torch.randn(2, 2, 112, 112))
+    logits = model(torch.randn(2, 2, 112, 112)).logits
     assert logits.shape == (2, 5)
     logits.sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
@@ -219,7 +236,7 @@ def _small(**fields: object) -> MERAuGCNConfig:
 
 @pytest.mark.parametrize("fusion", ["sum", "concat", "z_r"])
 def test_mer_augcn_head_by_hand_eq4(fusion: str) -> None:
-    model = MERAuGCN(_small(fusion=fusion)).eval()
+    model = MERAuGCN(_small(fusion=fusion), input_size=28).eval()
     out = model.encode(torch.randn(3, 2, 28, 28))
     x, adj = out["X"], model.adj
     h = torch.relu(adj @ x @ model.gcn1.weight)
@@ -238,34 +255,41 @@ def test_mer_augcn_head_by_hand_eq4(fusion: str) -> None:
 
 
 def test_aufeat_has_no_gcn_and_plain_backbone_has_no_au_module() -> None:
-    aufeat = MERAuGCN(_small(graph="none", fusion="z_o"))
+    aufeat = MERAuGCN(_small(graph="none", fusion="z_o"), input_size=28)
     assert aufeat.gcn1 is None and not hasattr(aufeat, "adj")
     out = aufeat.encode(torch.randn(2, 2, 28, 28))
     assert "z_r" not in out
     torch.testing.assert_close(out["logits"], aufeat.classifier(out["z_o"]))
     plain = MERAuGCN(
-        MERAuGCNConfig(au_detection=False, attention="none", graph="none", fusion="z_o")
+        MERAuGCNConfig(au_detection=False, attention="none", graph="none", fusion="z_o"),
+        input_size=28,
     )
     assert plain.attention is None and plain.detectors is None and plain.aus == ()
-    assert n_params(plain) == n_params(DualInception())
-    logits, probs = plain(torch.randn(2, 2, 28, 28))
-    assert logits.shape == (2, 5) and probs.shape == (2, 0)
+    assert n_params(plain) == n_params(DualInception(input_size=28))
+    out = plain(torch.randn(2, 2, 28, 28))
+    assert out.logits.shape == (2, 5) and out.au_probs is None and out.au_logits is None
+    assert out.features.shape == (2, 1024)
 
 
 @pytest.mark.parametrize("name", sorted(table_variants()))
 def test_every_variant_forward_backward(name: str) -> None:
     v = table_variants()[name]
     # thinner d and smaller ResNet input keep this fast; the full sizes are tested below
-    small = {"feature_dim": 64} | ({"input_size": 32} if v.model.backbone == "resnet18" else {})
-    model = MERAuGCN(dataclasses.replace(v.model, **small))
-    s = model.config.resolved_input_size
-    logits, probs = model(torch.randn(2, 2, s, s))
+    s = 32 if v.model.backbone == "resnet18" else 28
+    model = MERAuGCN(dataclasses.replace(v.model, feature_dim=64), input_size=s)
+    out = model(torch.randn(2, 2, s, s))
     k = len(model.aus)
     assert k == len(v.model.resolved_aus)
-    assert logits.shape == (2, 5) and probs.shape == (2, k)
-    assert ((probs >= 0) & (probs <= 1)).all()
+    assert out.logits.shape == (2, 5)
+    if k == 0:  # the plain backbones
+        assert out.au_probs is None and out.au_logits is None
+    else:
+        assert out.au_probs.shape == (2, k)
+        assert ((out.au_probs >= 0) & (out.au_probs <= 1)).all()
+        torch.testing.assert_close(out.au_probs, torch.sigmoid(out.au_logits))
     targets = au_targets([(1, 4, 14), (12,)], model.aus)
-    loss = joint_loss(logits, torch.tensor([0, 3]), probs, targets, v.loss).total
+    loss, parts = JointObjective(v.loss)(out, torch.tensor([0, 3]), targets if k else None)
+    assert set(parts) == {"ce", "detc"}
     loss.backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
@@ -275,17 +299,17 @@ def test_paper_configuration_full_size() -> None:
     cfg = MERAuGCNConfig()
     d, k, h = 1024, 12, 64
     with torch.device("meta"):
-        backbone = n_params(DualInception(num_classes=0))
-        total = n_params(MERAuGCN(cfg))
+        backbone = n_params(DualInception(DualInceptionConfig(num_classes=0), input_size=28))
+        total = n_params(MERAuGCN(cfg, input_size=28))
     attention = d * k * d + k * d  # K FC layers d -> d (Eq. 1)
     detectors = k * (d * h + h + h + 1)
     gcn = d * 256 + 256 * 64  # Eq. 4, no bias
     head = (d * 64 + 64) + (64 * 5 + 5)  # z_o FC, classifier
     assert total == backbone + attention + detectors + gcn + head
-    model = MERAuGCN(cfg)
-    logits, probs = model(torch.randn(2, 2, 28, 28))
-    assert logits.shape == (2, 5) and probs.shape == (2, 12)
-    (logits.sum() + probs.sum()).backward()
+    model = MERAuGCN(cfg, input_size=28)
+    out = model(torch.randn(2, 2, 28, 28))
+    assert out.logits.shape == (2, 5) and out.au_probs.shape == (2, 12)
+    (out.logits.sum() + out.au_probs.sum()).backward()
     assert torch.isfinite(model.attention.fc.weight.grad).all()
 
 
@@ -327,10 +351,9 @@ def test_variants_differ_exactly_where_the_tables_say() -> None:
     assert set(TABLE_VII_AUS) <= set(variants["au_task"].model.resolved_aus)
     assert ref.model.resolved_aus == FINAL_AUS and ref.loss.lam == 0.75
     assert variants["original_graph"].model.resolved_aus == TABLE_I_AUS
-    assert (
-        ref.model.resolved_input_size == 28
-        and variants["resnet18"].model.resolved_input_size == 112
-    )
+    # the input size is not a config field; the paper's sizes are documentation only
+    assert "input_size" not in {f.name for f in dataclasses.fields(MERAuGCNConfig)}
+    assert PAPER_INPUT_SIZE == {"dual_inception": 28, "resnet18": 112}
 
 
 def test_config_validation_and_au_index() -> None:
@@ -347,7 +370,7 @@ def test_config_validation_and_au_index() -> None:
         MERAuGCNConfig(aus=(1, 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = MERAuGCN(_small(aus=(4, 1, 14)))
+        model = MERAuGCN(_small(aus=(4, 1, 14)), input_size=28)
     assert model.aus == (1, 4, 14) and model.au_index((14, 1)) == [2, 0]
     with pytest.raises(ValueError, match="no detector"):
         model.au_index((9,))
@@ -355,31 +378,165 @@ def test_config_validation_and_au_index() -> None:
         model(torch.randn(2, 2, 30, 30))
 
 
-def test_registry() -> None:
-    assert {"mer_augcn", "dual_inception", "resnet18_two_path", "resnet18"} <= set(list_models())
-    m = create_model("mer_augcn", variant="relfeat", feature_dim=16, gcn_hidden=8)
-    assert (
-        isinstance(m, MERAuGCN)
-        and m.config == variant("relfeat", feature_dim=16, gcn_hidden=8).model
-    )
-    assert isinstance(create_model("dual_inception", num_classes=3), DualInception)
+# ---------------------------------------------------------------- the model contract
+
+# per registered model: small config fields, the input size and the input's channels
+SMALL_MODELS: dict[str, tuple[dict[str, object], int, int]] = {
+    "dual_inception": ({"feature_dim": 16}, 28, 2),
+    "mer_augcn": ({"feature_dim": 16, "gcn_hidden": 8, "detector_hidden": 4}, 28, 2),
+    "resnet18": ({"blocks": (1, 1, 1, 1), "widths": (8, 8, 16, 16)}, 32, 1),
+    "resnet18_two_path": ({"blocks": (1, 1, 1, 1), "feature_dim": 16}, 32, 2),
+    "resnet18_flow": ({"blocks": (1, 1, 1, 1), "feature_dim": 16}, 32, 2),
+    "rrrn": ({"backbone_blocks": (1, 1, 1, 1), "squeeze_channels": 8, "gcn_dims": (32, 1024)},
+             32, 2),
+    "vgg16": ({"pool_size": 1, "fc_dims": (16, 16)}, 32, 2),
+}  # fmt: skip
+
+CONFIG_TYPES = {
+    "dual_inception": DualInceptionConfig,
+    "mer_augcn": MERAuGCNConfig,
+    "resnet18": ResNet18Config,
+    "resnet18_two_path": ResNet18TwoPathConfig,
+    "resnet18_flow": ResNet18TwoPathConfig,
+    "rrrn": RRRNConfig,
+    "vgg16": VGGConfig,
+}
+
+
+def test_every_model_is_registered_with_its_config() -> None:
+    assert set(list_models()) == set(SMALL_MODELS) == set(CONFIG_TYPES)
+    assert list_models() == sorted(list_models())
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_returns_model_output_and_composes(name: str) -> None:
+    fields, size, chans = SMALL_MODELS[name]
+    torch.manual_seed(0)
+    model = create_model(name, input_size=size, **fields).eval()
+    x = torch.randn(3, chans, size, size)
+    with torch.no_grad():
+        out = model(x)
+        assert isinstance(out, ModelOutput)
+        assert out.logits.shape == (3, 5)
+        assert out.features is not None and out.features.shape[0] == 3
+        # forward = forward_head(forward_features(x)), field by field
+        composed = model.forward_head(model.forward_features(x))
+        assert isinstance(composed, ModelOutput)
+        assert composed.tensors().keys() == out.tensors().keys()
+        for key, value in out.tensors().items():
+            torch.testing.assert_close(getattr(composed, key), value)
+        # pre_logits: the embedding the classifier reads, a tensor
+        pre = model.forward_head(model.forward_features(x), pre_logits=True)
+        assert isinstance(pre, torch.Tensor)
+        torch.testing.assert_close(pre, out.features)
+    out.logits.sum()  # a tensor, not a tuple
+    model.train()
+    model(x).logits.sum().backward()
+
+
+def test_model_output_optional_fields() -> None:
+    out = ModelOutput(logits=torch.zeros(2, 5), alpha=torch.ones(2, 6))
+    assert list(out.tensors()) == ["logits", "alpha"]
+    assert out.au_probs is None and out.region_logits is None and out.features is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        out.logits = torch.ones(2, 5)  # type: ignore[misc]
+
+
+def test_mer_augcn_output_fields() -> None:
+    model = create_model("mer_augcn", input_size=28, **SMALL_MODELS["mer_augcn"][0]).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 2, 28, 28))
+        enc = model.encode(torch.randn(2, 2, 28, 28))
+    assert out.au_logits.shape == out.au_probs.shape == (2, 12)
+    assert out.features.shape == (2, 64)  # z_o + z_r, gcn_out = 64
+    assert out.alpha is None and out.region_logits is None
+    assert set(enc) == {"z", "X", "au_logits", "au_probs", "z_o", "z_r", "fused", "logits"}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_default_config_is_typed_and_frozen(name: str) -> None:
+    cfg = default_config(name)
+    assert type(cfg) is CONFIG_TYPES[name] and cfg == CONFIG_TYPES[name]()
+    assert dataclasses.is_dataclass(cfg)
+    field = dataclasses.fields(cfg)[0].name
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(cfg, field, getattr(cfg, field))
+    assert "input_size" not in {f.name for f in dataclasses.fields(cfg)}
+    assert "weights" not in {f.name for f in dataclasses.fields(cfg)}
+
+
+def test_create_model_configs_and_fields() -> None:
+    cfg = dataclasses.replace(default_config("mer_augcn"), feature_dim=16, gcn_hidden=8)
+    m = create_model("mer_augcn", variant("relfeat").model, input_size=28, feature_dim=16,
+                     gcn_hidden=8)  # fmt: skip
+    assert isinstance(m, MERAuGCN) and m.input_size == 28
+    assert m.config == variant("relfeat", feature_dim=16, gcn_hidden=8).model
+    assert create_model("mer_augcn", cfg, input_size=28).config == cfg
+    assert isinstance(create_model("dual_inception", input_size=28, num_classes=3), DualInception)
     assert isinstance(create_model("resnet18_two_path", input_size=64), ResNet18TwoPath)
+    assert isinstance(create_model("vgg16", pool_size=1, fc_dims=(8,)), VGG)
+    with pytest.raises(TypeError, match="MERAuGCNConfig"):
+        create_model("mer_augcn", VGGConfig(), input_size=28)
+
+
+def test_create_model_errors() -> None:
     with pytest.raises(ValueError, match="unknown model"):
         create_model("vgg99")
-    with pytest.raises(ValueError, match="unknown MERAuGCNConfig fields"):
-        create_model("mer_augcn", bogus=1)
+    with pytest.raises(ValueError, match=r"unknown MERAuGCNConfig fields \['bogus'\].*known: .*"
+                       r"'feature_dim'"):  # fmt: skip
+        create_model("mer_augcn", input_size=28, bogus=1)
+    with pytest.raises(ValueError, match="unknown VGGConfig fields.*pool_size"):
+        create_model("vgg16", input_size=32, weight="x.pt")
+    for name in ("mer_augcn", "dual_inception", "resnet18_two_path", "resnet18_flow", "rrrn"):
+        with pytest.raises(ValueError, match="needs input_size"):
+            create_model(name)
+    with pytest.raises(ValueError, match="input_size must be >= 32"):
+        create_model("resnet18_flow", input_size=16)
     with pytest.raises(ValueError, match="unknown MER-auGCN variant"):
         variant("nope")
+    with pytest.raises(ValueError, match="unknown model"):
+        default_config("vgg99")
 
 
-def test_bench_train_throughput_runs_and_restores_threads() -> None:
-    from merkit.models.bench import bench_train_throughput
+def test_register_model_rejects_duplicates_and_supports_configless_builders() -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("vgg16", VGGConfig)(lambda config, input_size=None: VGG(config))
+    name = "_test_configless_linear"
+    try:
 
-    before = torch.get_num_threads()
-    r = bench_train_throughput(
-        "mer_augcn", batch_size=2, steps=1, warmup=0, threads=1, feature_dim=16
-    )
-    assert torch.get_num_threads() == before
-    assert (
-        r["samples_per_s"] > 0 and r["input_size"] == 28 and r["overrides"] == {"feature_dim": 16}
-    )
+        @register_model(name)
+        def _linear(*, input_size: int | None = None, width: int = 3) -> nn.Module:
+            return nn.Linear(width, 5)
+
+        assert name in list_models()
+        assert create_model(name, width=4).in_features == 4
+        with pytest.raises(ValueError, match="without a config class"):
+            default_config(name)
+        with pytest.raises(ValueError, match="takes no config"):
+            create_model(name, VGGConfig())
+        with pytest.raises(ValueError, match="already registered"):
+            register_model(name)(_linear)
+    finally:
+        model_registry._REGISTRY.pop(name, None)
+    assert name not in list_models()
+    with pytest.raises(TypeError, match="dataclass"):
+        register_model("_test_bad", config_cls=dict)
+
+
+def test_registry_module_imports_no_model_module() -> None:
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(model_registry))
+    imported = {
+        n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+    } | {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert {m for m in imported if m.startswith("merkit")} == {"merkit.models.weights"}
+
+
+def test_input_size_is_a_constructor_argument() -> None:
+    assert "input_size" not in {f.name for f in dataclasses.fields(RRRNConfig)}
+    with pytest.raises(TypeError):
+        MERAuGCN(MERAuGCNConfig())  # type: ignore[call-arg]  input_size is required
+    with pytest.raises(TypeError):
+        RRRN(RRRNConfig())  # type: ignore[call-arg]

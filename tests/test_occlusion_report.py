@@ -34,17 +34,16 @@ def measurements(faces: list[rep.FaceSample]) -> pd.DataFrame:
     return rep.measure_coverage(faces, (0, 3), SOME)
 
 
-def test_report_config() -> None:
-    for name in ("smoke", "quick", "paper"):
-        cfg = rep.report_config(name)
-        assert cfg.seeds and (cfg.n_clips is None or cfg.n_clips > 0)
-    assert rep.report_config("smoke").n_clips is None
-    with pytest.raises(ValueError, match="unknown profile"):
-        rep.report_config("fast")
-    with pytest.raises(ValueError, match="n_clips"):
-        rep.SynthesisReportConfig(n_clips=0)
-    with pytest.raises(ValueError, match="seed"):
-        rep.SynthesisReportConfig(seeds=())
+def test_coverage_config_per_profile() -> None:
+    from merkit.config import get_profile
+    from merkit.preprocess.occlusion import CoverageConfig
+
+    assert get_profile("quick").coverage.n_clips == 40
+    assert get_profile("smoke").coverage.n_clips is None
+    with pytest.raises(ValueError):
+        CoverageConfig(n_clips=0)
+    with pytest.raises(ValueError):
+        CoverageConfig(seeds=())
 
 
 def test_pick_clips() -> None:

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from merkit.bench import make_demo_clips
+from merkit.bench.common import make_demo_clips
 from merkit.preprocess import cache
 from merkit.preprocess import flow as flow_mod
 from merkit.preprocess import pipeline as P

@@ -5,9 +5,9 @@ import pytest
 from merkit import protocols
 
 
-def _toy_df():
+def _toy_df(sets=(("casme2", 5), ("samm", 4))):
     rows = []
-    for ds, n_subj in (("casme2", 5), ("samm", 4)):
+    for ds, n_subj in sets:
         for s in range(n_subj):
             for c in range(3):
                 rows.append({"dataset": ds, "subject": f"{ds}/{s:03d}", "clip": f"{s}_{c}",
@@ -26,7 +26,8 @@ def _assert_no_leak(df, folds):
 def test_hde_two_folds_by_dataset():
     df = _toy_df()
     folds = protocols.hde_folds(df)
-    assert [f.name for f in folds] == list(protocols.HDE_FOLDS)
+    assert [f.name for f in folds] == ["casme2->samm", "samm->casme2"]
+    assert protocols.hde_fold_names(df) == ("casme2->samm", "samm->casme2")
     assert set(df.dataset.iloc[folds[0].train]) == {"casme2"}
     assert set(df.dataset.iloc[folds[0].test]) == {"samm"}
     assert len(folds[0].train) + len(folds[0].test) == len(df)
@@ -76,3 +77,32 @@ def test_hde_needs_both_datasets():
     df = _toy_df()
     with pytest.raises(ValueError, match="missing"):
         protocols.hde_folds(df[df.dataset == "casme2"])
+    with pytest.raises(ValueError, match=r"missing \['samm'\]"):
+        protocols.hde_folds(df[df.dataset == "casme2"], datasets=("casme2", "samm"))
+
+
+def test_hde_is_generic_over_the_datasets_present():
+    df = _toy_df((("samm", 3), ("smic", 2), ("casme2", 4)))
+    folds = protocols.hde_folds(df, datasets=("casme2", "samm", "smic"))
+    assert [f.name for f in folds] == list(protocols.hde_fold_names(df)) == [
+        "casme2+samm->smic", "casme2+smic->samm", "samm+smic->casme2"]
+    for fold in folds:
+        test = fold.name.split("->")[1]
+        assert set(df.dataset.iloc[fold.test]) == {test}
+        assert set(df.dataset.iloc[fold.train]) == set(df.dataset) - {test}
+        assert len(fold.train) + len(fold.test) == len(df)
+    _assert_no_leak(df, folds)
+
+
+def test_folds_follow_the_protocol_config():
+    df = _toy_df()
+    assert [f.name for f in protocols.folds(df, "hde")] == ["casme2->samm", "samm->casme2"]
+    assert len(protocols.folds(df, "cde")) == df.subject.nunique()
+    grouped = protocols.folds(df, "cde", protocols.ProtocolConfig(cde="group", cde_folds=3))
+    assert [f.name for f in grouped] == ["group1of3", "group2of3", "group3of3"]
+    many = protocols.folds(df, "cde", protocols.ProtocolConfig(cde="group", cde_folds=50))
+    assert len(many) == df.subject.nunique()
+    with pytest.raises(ValueError, match="unknown protocol"):
+        protocols.folds(df, "loso")
+    with pytest.raises(ValueError):
+        protocols.ProtocolConfig(cde="kfold")

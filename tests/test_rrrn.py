@@ -8,21 +8,19 @@ import math
 import pytest
 import torch
 
-from merkit.losses import correlation_loss, region_biased_loss, rrrn_total_loss
-from merkit.models import create_model
+from merkit.losses import RRRNObjective, correlation_loss, region_biased_loss, rrrn_total_loss
+from merkit.models import ModelOutput, create_model
 from merkit.models.regions import REGION_NAMES, crop_regions, region_boxes
-from merkit.models.rrrn import (
-    RRRN,
-    RRRNConfig,
-    cosine_graph,
-    degree_normalize,
-    resnet18_flow,
-    rrrn,
-)
+from merkit.models.rrrn import RRRN, RRRNConfig, cosine_graph, degree_normalize
 from merkit.models.weights import WeightsFileError
 
 # small but complete: every module of the paper is present, only thinner where allowed
 SMALL = dict(squeeze_channels=8, backbone_blocks=(1, 1, 1, 1))
+
+
+def rrrn(input_size: int, weights: str | None = None, **fields) -> RRRN:
+    """A small RRRN from the registry (``fields`` replace RRRNConfig fields)."""
+    return create_model("rrrn", input_size=input_size, weights=weights, **(SMALL | fields))
 
 
 @pytest.fixture(autouse=True)
@@ -105,19 +103,22 @@ def test_cosine_graph_and_degree_by_hand():
 
 @pytest.mark.parametrize(("size", "flow_hw"), [(32, (32, 32)), (64, (48, 56))])
 def test_rrrn_forward_backward_shapes(size, flow_hw):
-    model = rrrn(input_size=size, **SMALL)
+    model = rrrn(input_size=size)
     flow = torch.randn(2, 2, *flow_hw)
     out = model(flow)
     side = math.ceil(size / 32)
+    assert isinstance(out, ModelOutput)
     assert out.logits.shape == (2, 5)
     assert out.alpha.shape == (2, 6)
     assert out.region_logits.shape == (2, 6, 5)
     assert out.psi.shape == (2, 6, side, side)
-    assert out.graph.shape == (2, 6, 6)
-    assert out.embedding.shape == (2, 2 * 1024)
-    loss = model.loss(out, torch.tensor([0, 4]))
-    assert torch.isfinite(loss.total)
-    loss.total.backward()
+    assert out.region_graph.shape == (2, 6, 6)
+    assert out.features.shape == (2, 2 * 1024)
+    assert out.au_probs is None and out.au_logits is None
+    assert model.forward_features(flow).shape == (2, 6, 1024, side, side)
+    loss, parts = RRRNObjective()(out, torch.tensor([0, 4]), None)
+    assert torch.isfinite(loss) and set(parts) == {"ce", "rb", "cor"}
+    loss.backward()
     no_grad = [n for n, p in model.named_parameters() if p.grad is None]
     assert not no_grad, no_grad
     assert model.ri.f1.weight.grad.abs().sum() > 0  # attention receives gradient
@@ -125,61 +126,68 @@ def test_rrrn_forward_backward_shapes(size, flow_hw):
 
 def test_alpha_ranges():
     flow = torch.randn(3, 2, 32, 32)
-    soft = rrrn(input_size=32, **SMALL)(flow).alpha
+    soft = rrrn(input_size=32)(flow).alpha
     assert torch.all((soft > 0) & (soft < 1))
     assert torch.allclose(soft.sum(dim=1), torch.ones(3))
-    sig = rrrn(input_size=32, attention="sigmoid", **SMALL)(flow).alpha
+    sig = rrrn(input_size=32, attention="sigmoid")(flow).alpha
     assert torch.all((sig > 0) & (sig < 1))
 
 
 def test_forward_composition_by_hand():
     """Recompute Eq. 2-4, the element-wise addition and the aggregation from the parts."""
-    model = rrrn(input_size=32, **SMALL).eval()
+    model = rrrn(input_size=32).eval()
     flow = torch.randn(2, 2, 40, 40)
     with torch.no_grad():
         out = model(flow)
-        p = model.region_feature_maps(flow)  # (B, R, C, h, w)
+        p = model.forward_features(flow)  # (B, R, C, h, w)
         f = out.alpha.unsqueeze(-1) * p.mean(dim=(3, 4))
         gamma = cosine_graph(f)
-        assert torch.allclose(out.graph, gamma, atol=1e-6)
+        assert torch.allclose(out.region_graph, gamma, atol=1e-6)
         w1, w2 = (layer.weight for layer in model.rr.layers)
         for b in range(2):
             a = torch.diag(1.0 / gamma[b].sum(dim=1)) @ gamma[b]  # D^-1 Gamma
             h1 = torch.relu(a @ f[b] @ w1)
             h2 = torch.relu(a @ h1 @ w2)
             z = torch.cat([f[b], h2 + f[b]], dim=1)  # (R, 2C)
-            assert torch.allclose(out.embedding[b], z.sum(dim=0), rtol=1e-4, atol=1e-5)
+            assert torch.allclose(out.features[b], z.sum(dim=0), rtol=1e-4, atol=1e-5)
             assert torch.allclose(out.logits[b], model.head(z.sum(dim=0)), rtol=1e-4, atol=1e-5)
             assert torch.allclose(out.region_logits[b], model.region_head(z), atol=1e-5)
 
 
 def test_backbone_is_shared_across_regions_and_flag_unshares():
-    shared = rrrn(input_size=32, **SMALL)
+    shared = rrrn(input_size=32)
     assert len(shared.backbone_v) == len(shared.backbone_h) == 1
-    separate = rrrn(input_size=32, share_backbone=False, **SMALL)
+    separate = rrrn(input_size=32, share_backbone=False)
     assert len(separate.backbone_v) == 6
     assert separate(torch.randn(2, 2, 32, 32)).logits.shape == (2, 5)
 
 
 def test_streams_read_the_documented_channels():
-    model = rrrn(input_size=32, **SMALL).eval()
+    model = rrrn(input_size=32).eval()
     flow = torch.randn(1, 2, 32, 32)
     with torch.no_grad():
-        p = model.region_feature_maps(flow)
+        p = model.forward_features(flow)
         zv = model.backbone_v[0].forward_feature_maps(flow[:, 1:2])
         zh = model.backbone_h[0].forward_feature_maps(flow[:, 0:1])
     assert torch.allclose(p[0, 0], torch.cat([zv, zh], dim=1)[0], atol=1e-6)
 
 
 def test_config_validation():
-    with pytest.raises(ValueError, match="input_size"):
-        RRRNConfig(input_size=16)
+    with pytest.raises(ValueError, match="input_size must be >= 32"):
+        RRRN(RRRNConfig(**SMALL), input_size=16)
+    with pytest.raises(ValueError, match="needs input_size"):
+        create_model("rrrn", **SMALL)
     with pytest.raises(ValueError, match="shared"):
         RRRNConfig(region_classifier="shared", aggregate="flatten")
     with pytest.raises(ValueError, match="GCN width"):
-        RRRN(RRRNConfig(input_size=32, gcn_dims=(64, 32), **SMALL))
-    cfg = dataclasses.replace(RRRNConfig(), input_size=64)
-    assert cfg.input_size == 64 and cfg.num_regions == 6
+        RRRN(RRRNConfig(gcn_dims=(64, 32), **SMALL), input_size=32)
+    fields = {f.name for f in dataclasses.fields(RRRNConfig)}
+    # input size: RRRN's argument; weights: create_model's; Eq. 9's weights: RRRNObjective's
+    assert not fields & {"input_size", "weights", "lambda1", "lambda2", "beta"}
+    cfg = dataclasses.replace(RRRNConfig(), squeeze_channels=16)
+    assert cfg.squeeze_channels == 16 and cfg.num_regions == 6
+    model = RRRN(dataclasses.replace(cfg, **SMALL), input_size=48)
+    assert model.input_size == 48 and model(torch.randn(1, 2, 40, 40)).logits.shape == (1, 5)
 
 
 def test_registry_and_weights_round_trip(tmp_path):
@@ -192,20 +200,24 @@ def test_registry_and_weights_round_trip(tmp_path):
     with torch.no_grad():
         assert torch.equal(model(flow).logits, loaded(flow).logits)
     with pytest.raises(FileNotFoundError, match="missing.pt"):
-        rrrn(input_size=32, weights=str(tmp_path / "missing.pt"), **SMALL)
+        rrrn(input_size=32, weights=str(tmp_path / "missing.pt"))
     with pytest.raises(WeightsFileError, match="rrrn.pt"):
-        rrrn(input_size=32, num_classes=3, weights=str(path), **SMALL)
+        rrrn(input_size=32, num_classes=3, weights=str(path))
 
 
 def test_resnet18_flow_baseline(tmp_path):
     model = create_model("resnet18_flow", input_size=32, blocks=(1, 1, 1, 1)).eval()
     flow = torch.randn(2, 2, 32, 32)
-    assert model(flow).shape == (2, 5)
+    assert model(flow).logits.shape == (2, 5)
     path = tmp_path / "r18.pt"
     torch.save({"state_dict": model.state_dict()}, path)
-    loaded = resnet18_flow(input_size=32, weights=str(path), blocks=(1, 1, 1, 1)).eval()
+    loaded = create_model(
+        "resnet18_flow", input_size=32, weights=path, blocks=(1, 1, 1, 1)
+    ).eval()
     with torch.no_grad():
-        assert torch.equal(model(flow), loaded(flow))
+        assert torch.equal(model(flow).logits, loaded(flow).logits)
+    with pytest.raises(ValueError, match="input_size=32"):
+        model(torch.randn(1, 2, 64, 64))
 
 
 # ---------------------------------------------------------------- losses (Eq. 7, 8, 9)
@@ -265,6 +277,38 @@ def test_correlation_and_total_loss_by_hand():
     assert loss.total.item() == pytest.approx(
         mean(ce_hand) + 1.0 * mean(rb_hand) + 0.2 * mean(cor_hand)
     )
+
+
+def test_rrrn_objective_is_eq9_on_the_model_output():
+    """RRRNObjective (the loss ``fit`` trains RRRN with) = Eq. 9 by hand, and its parts."""
+    b, r, c = 4, 6, 5
+    gen = torch.Generator().manual_seed(1)
+    out = ModelOutput(
+        logits=torch.randn(b, c, generator=gen, dtype=torch.float64) * 2,
+        alpha=torch.softmax(torch.randn(b, r, generator=gen, dtype=torch.float64), dim=1),
+        region_logits=torch.randn(b, r, c, generator=gen, dtype=torch.float64) * 2,
+    )
+    target = torch.tensor([0, 3, 4, 1])
+    ce, rb, cor = [], [], []
+    for i in range(b):
+        y = int(target[i])
+        log_p_a = _log_softmax_by_hand(out.logits[i].tolist())[y]
+        ce.append(-log_p_a)
+        a = out.alpha[i].tolist()
+        rb.append(max(0.0, 0.05 - (max(a[1:]) - a[0])))
+        cor.append(sum(max(0.0, _log_softmax_by_hand(out.region_logits[i, k].tolist())[y]
+                           - log_p_a) for k in range(r)))  # fmt: skip
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    objective = RRRNObjective(lambda1=0.5, lambda2=0.3, beta=0.05)
+    total, parts = objective(out, target, None)
+    assert total.item() == pytest.approx(mean(ce) + 0.5 * mean(rb) + 0.3 * mean(cor))
+    assert parts == {"ce": pytest.approx(mean(ce)), "rb": pytest.approx(mean(rb)),
+                     "cor": pytest.approx(mean(cor))}  # fmt: skip
+    assert all(isinstance(v, float) for v in parts.values())
+    ref = rrrn_total_loss(out.logits, target, out.alpha, out.region_logits)
+    assert RRRNObjective()(out, target, None)[0].item() == ref.total.item()  # paper defaults
+    with pytest.raises(ValueError, match="alpha"):
+        RRRNObjective()(ModelOutput(logits=out.logits), target, None)
 
 
 def test_correlation_loss_is_zero_when_the_aggregate_is_most_confident():

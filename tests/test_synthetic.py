@@ -85,10 +85,10 @@ def test_aus_follow_table_i_and_the_datasets(full_plan):
         # a Table I combination of the class is present
         assert any(set(c) <= set(row.aus) for c in TABLE_I[row.objective_class])
     seen = {d: set().union(*map(set, full_plan.loc[full_plan["dataset"] == d, "aus"]))
-            for d in synthetic.DATASETS}
+            for d in synthetic.synthetic_datasets()}
     assert not seen["casme2"] & {23, 24, 26, 40}
     assert not seen["samm"] & {38, 40}
-    for dataset in synthetic.DATASETS:
+    for dataset in synthetic.synthetic_datasets():
         part = full_plan[full_plan["dataset"] == dataset]
         for au in TABLE_VII_AUS:
             assert sum(au in aus for aus in part["aus"]) >= 5, (dataset, au)
@@ -227,17 +227,31 @@ def test_same_seed_same_bytes(smoke, tmp_path):
     table = synthetic.plan("smoke", seed=0)
     rows = table.to_dict("records")
     config = synthetic.SyntheticConfig()
-    for dataset in synthetic.DATASETS:
+    for dataset in synthetic.synthetic_datasets():
         subject = min(r["subject"] for r in rows if r["dataset"] == dataset)
         task = [r for r in rows if r["subject"] == subject]
         result = synthetic._render_subject(task, 0, config, str(tmp_path))
         for clip in result["clips"].values():
             for rel, _, _ in clip["files"]:
                 assert (tmp_path / rel).read_bytes() == (smoke / rel).read_bytes(), rel
-    casme = [r for r in rows if r["dataset"] == "casme2"]
-    samm = [r for r in rows if r["dataset"] == "samm"]
-    for rel, data in {**synthetic._casme_sheets(casme), **synthetic._samm_sheet(samm)}.items():
+    sheets = synthetic._sheets(rows)
+    assert set(sheets) == {"CASME2/CASME2-coding-20140508.xlsx",
+                           "CASME2/CASME2-ObjectiveClasses.xlsx",
+                           "SAMM/SAMM_Micro_FACS_Codes_v2.xlsx"}
+    for rel, data in sheets.items():
         assert data == (smoke / rel).read_bytes(), rel
+
+
+def test_generator_iterates_the_registry():
+    from merkit.data import registry
+
+    assert synthetic.synthetic_datasets() == ("casme2", "samm")
+    for entry in synthetic.entries():
+        spec = entry.synthetic_generator()
+        assert isinstance(spec, synthetic.SyntheticSpec)
+        assert registry.get_dataset(entry.name) is entry
+    assert {e.synthetic_dir for e in synthetic.entries()} == {"CASME2", "SAMM"}
+
 
 
 def test_complete_set_is_a_noop_and_fingerprinted(smoke):

@@ -6,9 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from merkit.models import create_model
-from merkit.models.vgg import VGG, VGG16_LAYOUT, vgg16
+from merkit.models import ModelOutput, VGGConfig, create_model
+from merkit.models.vgg import VGG, VGG16_LAYOUT
 from merkit.models.weights import WeightsFileError, load_weights
+
+
+def vgg16(weights=None, input_size=None, **fields) -> VGG:
+    """VGG16 from the registry (``fields`` replace VGGConfig fields)."""
+    return create_model("vgg16", input_size=input_size, weights=weights, **fields)
 
 CONV_WIDTHS = [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]  # VGG16 "D"
 
@@ -61,7 +66,9 @@ def test_forward_backward_any_size(size):
     model = vgg16(pool_size=1, fc_dims=(64, 64))
     flow = torch.randn(2, 2, size, size)
     assert model.forward_features(flow).shape == (2, 64)
-    logits = model(flow)
+    out = model(flow)
+    assert isinstance(out, ModelOutput) and out.features.shape == (2, 64)
+    logits = out.logits
     assert logits.shape == (2, 5)
     nn.functional.cross_entropy(logits, torch.tensor([1, 2])).backward()
     assert all(p.grad is not None for p in model.parameters())
@@ -69,6 +76,15 @@ def test_forward_backward_any_size(size):
         model(torch.randn(1, 2, 16, 16))
     with pytest.raises(ValueError, match=r"\(B, 2, H, W\)"):
         model(torch.randn(1, 3, 32, 32))
+
+
+def test_input_size_is_optional_and_checked():
+    model = VGG(VGGConfig(pool_size=1, fc_dims=(8,)), input_size=48)
+    assert model(torch.randn(1, 2, 48, 48)).logits.shape == (1, 5)
+    with pytest.raises(ValueError, match="input_size=48"):
+        model(torch.randn(1, 2, 32, 32))
+    with pytest.raises(ValueError, match="input_size >= 32"):
+        vgg16(input_size=16)
 
 
 def test_weights_file_round_trip(tmp_path):
@@ -80,13 +96,13 @@ def test_weights_file_round_trip(tmp_path):
     loaded = vgg16(pool_size=1, fc_dims=(32, 32), weights=str(path)).eval()
     flow = torch.randn(2, 2, 32, 32)
     with torch.no_grad():
-        assert torch.equal(model(flow), loaded(flow))
+        assert torch.equal(model(flow).logits, loaded(flow).logits)
     # a checkpoint dict with a DataParallel prefix loads too
     wrapped = tmp_path / "ckpt.pt"
     torch.save({"model": {f"module.{k}": v for k, v in model.state_dict().items()}}, wrapped)
     other = load_weights(vgg16(pool_size=1, fc_dims=(32, 32)).eval(), wrapped)
     with torch.no_grad():
-        assert torch.equal(model(flow), other(flow))
+        assert torch.equal(model(flow).logits, other(flow).logits)
     with pytest.raises(WeightsFileError, match="shape mismatches"):
         vgg16(pool_size=1, fc_dims=(32, 32), num_classes=3, weights=str(path))
     with pytest.raises(FileNotFoundError, match="nope.pt"):

@@ -1,16 +1,27 @@
 """Data sets: annotation tables + frame folders -> one DataFrame row per clip.
 
-Loaders (all read the folders as distributed; the embedded synthetic set is written in the
-same layouts, so the same loaders read it):
+The bottom layer: it imports only :mod:`merkit.paths`, :mod:`merkit.io`, :mod:`merkit.facs`
+and :mod:`merkit.landmarks` (never torch, scikit-learn or OpenCV at import time).
+
+Data sets are entries of a registry (:mod:`merkit.data.registry`: name, label, root variable,
+layout, loader, synthetic stand-in); CASME II and SAMM are the built-in ones. Loaders (all
+read the folders as distributed; the embedded synthetic set is written in the same layouts,
+so the same loaders read it):
 
 * :func:`merkit.data.casme2.load` ``(root, *, variant="raw", on_missing="error", ...)``
 * :func:`merkit.data.samm.load` ``(root, *, on_missing="error", ...)``
+* :func:`merkit.data.composite.load` ``(roots, classes=MEGC_CLASSES, ...)``: any registered
+  data sets, ``roots`` mapping name -> folder
 * :func:`merkit.data.megc2018.load` ``(casme2_root, samm_root, classes=(1, 2, 3, 4, 5))``
+
+Where the data come from (licensed roots or the synthetic set): :class:`DataConfig` ->
+:func:`resolve` -> :class:`DataSource` (``.load(classes)``); ``python -m merkit.data`` prints
+a summary. :func:`data_fingerprint` hashes a clip table.
 
 Schema (:data:`COLUMNS`, in order; one row per clip, sorted by dataset, subject, clip):
 
 ===================  =========================================================================
-``dataset``          ``"casme2"`` | ``"samm"``
+``dataset``          the registered name: ``"casme2"`` | ``"samm"`` | ...
 ``subject``          unique across datasets: ``"casme2/sub01"``, ``"samm/006"``
 ``clip``             ``"EP02_01f"``, ``"006_1_2"`` (the frame folder name)
 ``onset``            int, first frame number (as in the file names)
@@ -37,7 +48,7 @@ subject, clip, where, reason); nothing is dropped silently. Errors are
 
 from __future__ import annotations
 
-from merkit.data import casme2, megc2018, samm
+from merkit.data import casme2, composite, megc2018, registry, samm
 from merkit.data._common import (
     COLUMNS,
     AnnotationError,
@@ -45,14 +56,36 @@ from merkit.data._common import (
     FramesNotFoundError,
     validate,
 )
+from merkit.data.fingerprint import data_fingerprint
+from merkit.data.registry import (
+    DatasetEntry,
+    dataset_root,
+    get_dataset,
+    list_datasets,
+    register_dataset,
+    unregister_dataset,
+)
+from merkit.data.source import DataConfig, DataSource, resolve
 
 __all__ = [
     "COLUMNS",
     "AnnotationError",
+    "DataConfig",
+    "DataSource",
     "DataWarning",
+    "DatasetEntry",
     "FramesNotFoundError",
     "casme2",
+    "composite",
+    "data_fingerprint",
+    "dataset_root",
+    "get_dataset",
+    "list_datasets",
     "megc2018",
+    "register_dataset",
+    "registry",
+    "resolve",
     "samm",
+    "unregister_dataset",
     "validate",
 ]

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from merkit.facs import parse_aus
+from merkit.facs import OBJECTIVE_CLASSES, parse_aus
 
 OnMissing = Literal["error", "skip"]
 ApexRule = Literal["middle", "error"]
@@ -294,7 +294,7 @@ def parse_objective_class(value: object, *, where: str) -> int:
             number = as_int(value, what="objective class", where=where)
         except AnnotationError:
             number = None
-    if number is None or not 1 <= number <= 7:
+    if number is None or number not in OBJECTIVE_CLASSES:
         raise AnnotationError(
             f"{where}: objective class {value!r} is not one of 1–7 (int, float or Roman "
             "numeral I–VII); fix the cell"
@@ -601,7 +601,7 @@ def validate(df: pd.DataFrame) -> pd.DataFrame:
             problems.append("some frame paths are not files")
         if not (isinstance(row.aus, tuple) and all(isinstance(a, int) and a > 0 for a in row.aus)):
             problems.append(f"aus {row.aus!r} is not a tuple of positive ints")
-        if not 1 <= row.objective_class <= 7:
+        if row.objective_class not in OBJECTIVE_CLASSES:
             problems.append(f"objective class {row.objective_class} not in 1–7")
         if problems:
             raise AnnotationError(f"{name}: " + "; ".join(problems))

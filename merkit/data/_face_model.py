@@ -85,12 +85,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from merkit import landmarks as L
+
 #: Face width (jaw point 0 to 16, px) every template is resized to.
 TEMPLATE_FACE_WIDTH = 120.0
 
-#: The 68 landmarks + 15 virtual points (see the module docstring).
-N_LANDMARKS = 68
-N_POINTS = 83
+#: The 68 landmarks (:data:`merkit.landmarks.N_LANDMARKS`) + 15 virtual points (see the module
+#: docstring).
+N_LANDMARKS = L.N_LANDMARKS
+N_POINTS = N_LANDMARKS + 15
 
 # Mirror permutation of the 68 iBUG points (image left <-> image right).
 _MIRROR_68 = (
@@ -177,9 +180,9 @@ _EPS_WEIGHT = float(np.exp(-2.0))  # Shepard background weight: a point's weight
 
 def face_axes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """``(ex, ey, W)``: unit face axes and face width from ``points`` ``(>=68, 2)``."""
-    left_eye = points[36:42].mean(axis=0)
-    right_eye = points[42:48].mean(axis=0)
-    ex = right_eye - left_eye
+    image_left_eye = points[L.RIGHT_EYE].mean(axis=0)  # the subject's right eye
+    image_right_eye = points[L.LEFT_EYE].mean(axis=0)
+    ex = image_right_eye - image_left_eye
     ex = ex / np.linalg.norm(ex)
     ey = np.array([-ex[1], ex[0]])
     width = float(np.linalg.norm(points[16] - points[0]))
@@ -215,7 +218,7 @@ def extend_landmarks(lm68: np.ndarray) -> np.ndarray:
 def anchor_ring(points: np.ndarray, n: int = 16) -> np.ndarray:
     """``(n, 2)`` fixed points on an ellipse (0.85 W x 1.05 W) around the face centre."""
     ex, ey, w = face_axes(points)
-    centre = points[:68].mean(axis=0)
+    centre = points[:N_LANDMARKS].mean(axis=0)
     angles = np.arange(n) * (2 * np.pi / n)
     return centre + np.outer(0.85 * w * np.cos(angles), ex) + np.outer(1.05 * w * np.sin(angles), ey)
 
@@ -376,10 +379,10 @@ def _make_template(name: str, photo: np.ndarray) -> Template:
     lm = (lm + 0.5) * scale - 0.5
     points = extend_landmarks(lm)
     ex, ey, fw = face_axes(points)
-    skin = np.vstack([points[:17], points[17:27] - 0.16 * fw * ey])
+    skin = np.vstack([points[L.JAW], points[L.BROWS] - 0.16 * fw * ey])
     face_mask = _soft_hull(image.shape[:2], skin, 0.05 * fw)
-    inner = np.vstack([points[[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]],
-                       points[17:27] - 0.03 * fw * ey])
+    inner = np.vstack([points[list(L.indices(L.JAW)[1:-1])],  # the jaw without its two ends
+                       points[L.BROWS] - 0.03 * fw * ey])
     centre = inner.mean(axis=0)
     inner = centre + 0.9 * (inner - centre)
     inner_mask = _soft_hull(image.shape[:2], inner, 0.04 * fw)
@@ -405,12 +408,13 @@ def align_to(source: Template, target: Template) -> np.ndarray:
 
     def frame(points: np.ndarray, hh: int, ww: int) -> np.ndarray:
         corners = np.array([[0, 0], [ww - 1, 0], [0, hh - 1], [ww - 1, hh - 1]], dtype=np.float64)
-        return np.vstack([points[:68], anchor_ring(points), corners])
+        return np.vstack([points[:N_LANDMARKS], anchor_ring(points), corners])
 
     dst = frame(target.landmarks, h, w)
     src = frame(source.landmarks, hs, ws)
     # the corners do not correspond; map target corners through the ring's similarity instead
-    sim = cv2.estimateAffinePartial2D(dst[:84].astype(np.float32), src[:84].astype(np.float32))[0]
+    fixed = N_LANDMARKS + 16  # the landmarks and the anchor ring
+    sim = cv2.estimateAffinePartial2D(dst[:fixed].astype(np.float32), src[:fixed].astype(np.float32))[0]
     src[-4:] = dst[-4:] @ sim[:, :2].T + sim[:, 2]
     # only the inner face is used: warp its bounding box (x0, y0 offset) to save time
     ys, xs = np.nonzero(target.inner_mask > 1e-3)
@@ -471,8 +475,8 @@ class Identity:
 
 # Shape perturbation groups: (points on the image left or midline, dx out, dy down) per unit.
 _SHAPE_GROUPS: dict[str, tuple[tuple[tuple[int, ...], float, float], ...]] = {
-    "eye_spacing": (((36, 37, 38, 39, 40, 41, 17, 18, 19, 20, 21, 68, 69), 1.0, 0.0),),
-    "brow_height": (((17, 18, 19, 20, 21, 68, 69), 0.0, -1.0), ((72, 73), 0.0, -0.6)),
+    "eye_spacing": (((*L.indices(L.RIGHT_EYE), *L.indices(L.RIGHT_BROW), 68, 69), 1.0, 0.0),),
+    "brow_height": (((*L.indices(L.RIGHT_BROW), 68, 69), 0.0, -1.0), ((72, 73), 0.0, -0.6)),
     "nose_length": (((31, 32, 33), 0.0, 1.0), ((30,), 0.0, 0.7), ((29,), 0.0, 0.35)),
     "nose_width": (((31,), 1.0, 0.0), ((32,), 0.5, 0.0)),
     "mouth_width": (((48, 60), 1.0, 0.0), ((49, 59, 61, 67), 0.5, 0.0)),
@@ -578,9 +582,9 @@ def _shape_displacements(identity: Identity, points: np.ndarray) -> np.ndarray:
         if i not in MIDLINE:
             disp[MIRROR[i]] += w / 100.0 * (dx * ex + dy * ey)
     eye_scale = identity.shape[N_POINTS][0]
-    for lo, hi in ((36, 42), (42, 48)):
-        centre = points[lo:hi].mean(axis=0)
-        disp[lo:hi] += eye_scale * (points[lo:hi] - centre)
+    for eye in (L.RIGHT_EYE, L.LEFT_EYE):
+        centre = points[eye].mean(axis=0)
+        disp[eye] += eye_scale * (points[eye] - centre)
     return disp
 
 
@@ -612,7 +616,7 @@ def _affine(identity: Identity, face: SubjectFace, size: tuple[int, int],
     scale = identity.face_width * width * (1 + jitter[2]) / w
     roll = np.deg2rad(identity.roll + jitter[3])
     ex, ey, _ = face_axes(face.points)
-    centre = face.points[:68].mean(axis=0)
+    centre = face.points[:N_LANDMARKS].mean(axis=0)
     # template face axes -> frame axes, with the aspect applied along the face's own axes
     basis = np.stack([ex, ey])  # rows: template axes
     rot = np.array([[np.cos(roll), -np.sin(roll)], [np.sin(roll), np.cos(roll)]])
@@ -689,7 +693,7 @@ def render_clip(
     channels = 1 if gray else 3
     noise = rng.standard_normal((n_frames, height, width, channels), dtype=np.float32)
 
-    centre = neutral[:68].mean(axis=0)
+    centre = neutral[:N_LANDMARKS].mean(axis=0)
     gxs, gys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     selected = range(n_frames)[frames] if frames is not None else range(n_frames)
     out_frames = []
@@ -713,6 +717,6 @@ def render_clip(
         img = img * (light * motion.flicker[t])[..., None] + motion.noise * noise[t]
         img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
         out_frames.append(img[..., 0] if gray else img)
-        pts = forward(neutral[:68], f_field, scale=a, origin=-margin)
+        pts = forward(neutral[:N_LANDMARKS], f_field, scale=a, origin=-margin)
         out_points.append(_apply(rigid, pts))
     return np.stack(out_frames), np.stack(out_points).astype(np.float32)

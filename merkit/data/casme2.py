@@ -1,13 +1,9 @@
 """CASME II loader: the folder as distributed -> one DataFrame row per clip.
 
-Layout of ``root`` (as distributed by the CASME II authors)::
-
-    root/
-      CASME2-coding-20140508.xlsx        Subject, Filename, (blank), OnsetFrame, ApexFrame,
-                                         OffsetFrame, (blank), Action Units, Estimated Emotion
-      CASME2-ObjectiveClasses.xlsx       Subject, Filename, Objective Class (1–7)
-      CASME2_RAW_selected/sub01/EP02_01f/img46.jpg         variant="raw" (default)
-      Cropped/sub01/EP02_01f/reg_img46.jpg                  variant="cropped"
+Layout of ``root`` (as distributed by the CASME II authors): the ``layout`` of the registry
+entry :data:`merkit.data.registry.CASME2` (``CASME2-coding-*.xlsx``,
+``CASME2-ObjectiveClasses.xlsx``, ``CASME2_RAW_selected/subNN/<clip>/imgN.jpg`` or
+``Cropped/subNN/<clip>/reg_imgN.jpg``).
 
 Quirks handled: the header row is found by its content (blank columns and preamble rows are
 fine); ``Subject`` may be ``1``, ``"01"`` or ``"sub01"`` in either file; ``ApexFrame`` may hold

@@ -1,33 +1,32 @@
 """The MEGC 2018 composite data set: CASME II + SAMM, objective classes I–V.
 
 MER-auGCN Table II: 185 CASME II clips of 26 subjects and 68 SAMM clips of 21 subjects, 253
-clips of 47 subjects, labelled with the objective classes I–V (Davison et al., 2018). This
-module concatenates :func:`merkit.data.casme2.load` and :func:`merkit.data.samm.load` (same
-columns, subjects already unique across datasets: ``"casme2/sub01"`` vs ``"samm/006"``) and
-keeps the rows whose ``objective_class`` is in ``classes``.
+clips of 47 subjects, labelled with the objective classes I–V (Davison et al., 2018). This is
+the generic composite (:func:`merkit.data.composite.load`) over the registered ``"casme2"``
+and ``"samm"`` data sets, keeping the rows whose ``objective_class`` is in ``classes``.
 """
 
 from __future__ import annotations
 
 import os
-from collections import Counter
-from typing import Any
 
 import pandas as pd
 
-from merkit.data import casme2, samm
+from merkit.data import composite
 from merkit.data._common import ApexRule, OnMissing
+from merkit.data.casme2 import Variant
+from merkit.facs import MEGC_CLASSES
 
-#: The objective classes of MEGC 2018 (I–V).
-MEGC2018_CLASSES: tuple[int, ...] = (1, 2, 3, 4, 5)
+#: The data sets of the MEGC 2018 composite, in loading order.
+DATASETS: tuple[str, ...] = ("casme2", "samm")
 
 
 def load(
     casme2_root: str | os.PathLike[str],
     samm_root: str | os.PathLike[str],
-    classes: tuple[int, ...] = MEGC2018_CLASSES,
+    classes: tuple[int, ...] = MEGC_CLASSES,
     *,
-    casme2_variant: casme2.Variant = "raw",
+    casme2_variant: Variant = "raw",
     on_missing: OnMissing = "error",
     apex_rule: ApexRule = "middle",
 ) -> pd.DataFrame:
@@ -41,32 +40,12 @@ def load(
     ``"excluded_by_class"`` (``{dataset: {class: count}}`` of the clips the filter removed, so
     nothing disappears unaccounted); ``"casme2"`` / ``"samm"`` (each loader's
     own attrs: files, sheet, header row, variant, frame root);
-    ``"unused_objective_rows"`` (from CASME II).
+    ``"unused_objective_rows"`` (from CASME II). See :func:`merkit.data.composite.load`.
     """
-    wanted = tuple(sorted({int(c) for c in classes}))
-    if not wanted or not all(1 <= c <= 7 for c in wanted):
-        raise ValueError(f"classes must be a non-empty subset of 1..7, not {classes!r}")
-    parts = [
-        casme2.load(casme2_root, variant=casme2_variant, on_missing=on_missing, apex_rule=apex_rule),
-        samm.load(samm_root, on_missing=on_missing, apex_rule=apex_rule),
-    ]
-    attrs: dict[str, Any] = {
-        "classes": list(wanted),
-        "skipped": [s for part in parts for s in part.attrs.get("skipped", [])],
-        "unused_objective_rows": list(parts[0].attrs.get("unused_objective_rows", [])),
-        "excluded_by_class": {},
-    }
-    for part in parts:
-        name = part.attrs["dataset"]
-        attrs[name] = {
-            k: v for k, v in part.attrs.items() if k not in ("skipped", "unused_objective_rows")
-        }
-        dropped = part.loc[~part["objective_class"].isin(wanted), "objective_class"]
-        attrs["excluded_by_class"][name] = {
-            str(k): int(v) for k, v in sorted(Counter(dropped.tolist()).items())
-        }
-    df = pd.concat(parts, ignore_index=True)
-    df = df[df["objective_class"].isin(wanted)]
-    df = df.sort_values(["dataset", "subject", "clip"], kind="stable").reset_index(drop=True)
-    df.attrs = attrs
-    return df
+    return composite.load(
+        {"casme2": casme2_root, "samm": samm_root},
+        classes,
+        on_missing=on_missing,
+        apex_rule=apex_rule,
+        options={"casme2": {"variant": casme2_variant}},
+    )

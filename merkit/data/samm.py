@@ -1,15 +1,8 @@
 """SAMM loader: the folder as distributed -> one DataFrame row per clip.
 
-Layout of ``root``::
-
-    root/
-      SAMM_Micro_FACS_Codes_v2.xlsx      preamble rows, then the header (row 14 in the real
-                                         file): Subject, Filename, Inducement Code, Onset Frame,
-                                         Apex Frame, Offset Frame, Duration, Type, Action Units,
-                                         Estimated Emotion, Objective Classes, Notes
-      006/006_1_2/006_05562.jpg          grayscale frames; the number after the last "_" is
-                                         the frame number (zero-padded to 5 digits in the real
-                                         data, but found by parsing, not by assuming the padding)
+Layout of ``root``: the ``layout`` of the registry entry :data:`merkit.data.registry.SAMM`
+(``SAMM_Micro_FACS_Codes_v2.xlsx`` with a preamble above the header, grayscale frames
+``NNN/<clip>/NNN_<frame>.jpg``).
 
 Quirks handled: the header row is found by its content (copies differ in their preamble);
 ``Subject`` may be stored as ``6`` or ``"006"`` (both -> ``"samm/006"``); AU cells such as

@@ -1,30 +1,94 @@
 """Where the clips come from: the licensed data sets, or the embedded synthetic default.
 
-The licensed folders are used when both ``CASME2_ROOT`` and ``SAMM_ROOT`` are set; otherwise
+The licensed folders are used when every configured data set's root variable is set
+(``CASME2_ROOT`` and ``SAMM_ROOT`` by default, see :mod:`merkit.data.registry`); otherwise
 merkit generates (once) and uses its synthetic data set. The two are never mixed: setting only
-one of the variables is an error.
+some of the variables is an error naming the missing ones.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 
 from merkit import paths
-from merkit.config import DataConfig
+from merkit.data.registry import DatasetEntry, get_dataset
+from merkit.facs import MEGC_CLASSES, OBJECTIVE_CLASSES
+
+#: The data sets a :class:`DataConfig` uses unless told otherwise (the MEGC 2018 composite).
+DEFAULT_DATASETS: tuple[str, ...] = ("casme2", "samm")
+
+_SOURCES = ("auto", "synthetic", "real")
+_SCALES = ("full", "smoke")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which clips to use.
+
+    ``source``: ``"auto"`` uses the licensed data when the root variables of ``datasets`` are
+    set (``CASME2_ROOT``, ``SAMM_ROOT``) and the embedded synthetic set otherwise;
+    ``"synthetic"`` / ``"real"`` force one. ``synthetic_scale``: ``"full"`` (Table II counts) or
+    ``"smoke"`` (a few subjects); ``synthetic_seed`` its seed. ``classes``: the objective classes
+    kept (the MEGC 2018 classes I–V). ``datasets``: the registered data sets of the composite.
+    """
+
+    source: Literal["auto", "synthetic", "real"] = "auto"
+    synthetic_scale: Literal["full", "smoke"] = "full"
+    synthetic_seed: int = 0
+    classes: tuple[int, ...] = MEGC_CLASSES
+    datasets: tuple[str, ...] = DEFAULT_DATASETS
+
+    def __post_init__(self) -> None:
+        if self.source not in _SOURCES:
+            raise ValueError(f"source must be one of {_SOURCES}, not {self.source!r}")
+        if self.synthetic_scale not in _SCALES:
+            raise ValueError(
+                f"synthetic_scale must be one of {_SCALES}, not {self.synthetic_scale!r}"
+            )
+        if not self.classes or not set(self.classes) <= set(OBJECTIVE_CLASSES):
+            raise ValueError(f"classes must be a non-empty subset of 1..7, not {self.classes!r}")
+        if not self.datasets or len(set(self.datasets)) != len(self.datasets):
+            raise ValueError(f"datasets must be non-empty, without repeats: {self.datasets!r}")
+
+
+def _join(words: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 @dataclass(frozen=True)
 class DataSource:
-    """A resolved pair of dataset roots and what they are."""
+    """Resolved data set roots (name -> folder, in composite order) and what they are."""
 
     kind: Literal["synthetic", "real"]
-    casme2_root: Path
-    samm_root: Path
+    roots: Mapping[str, Path] = field(hash=False)
     scale: str = "real"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("synthetic", "real"):
+            raise ValueError(f"kind must be 'synthetic' or 'real', not {self.kind!r}")
+        if not self.roots:
+            raise ValueError("a data source needs at least one data set root")
+        # a private copy (a plain dict, so the source pickles into worker processes)
+        object.__setattr__(self, "roots", {str(k): Path(v) for k, v in self.roots.items()})
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """The data set names, in composite order."""
+        return tuple(self.roots)
+
+    def root(self, name: str) -> Path:
+        """The root of data set ``name``."""
+        try:
+            return self.roots[name]
+        except KeyError:
+            have = ", ".join(self.roots)
+            raise KeyError(f"this data source has no {name!r}; it has {have}") from None
 
     @property
     def is_synthetic(self) -> bool:
@@ -32,59 +96,84 @@ class DataSource:
 
     @property
     def label(self) -> str:
+        """One line for banners and reports: synthetic (with its scale) or the licensed roots."""
+        entries = [get_dataset(name) for name in self.roots]
         if self.is_synthetic:
-            return f"embedded synthetic data set (scale={self.scale}), not CASME II / SAMM"
-        return f"licensed CASME II ({self.casme2_root}) and SAMM ({self.samm_root})"
+            names = " / ".join(e.label for e in entries)
+            return f"embedded synthetic data set (scale={self.scale}), not {names}"
+        return "licensed " + _join([f"{e.label} ({self.roots[e.name]})" for e in entries])
 
-    def load(self, classes: tuple[int, ...] | None = (1, 2, 3, 4, 5)) -> pd.DataFrame:
-        """The MEGC 2018 composite (``classes=None`` keeps every class, for the AU task)."""
-        from merkit.data import megc2018
+    def load(self, classes: tuple[int, ...] | None = MEGC_CLASSES) -> pd.DataFrame:
+        """The composite of every data set (``classes=None`` keeps every class, for the AU task).
 
-        kept = classes if classes is not None else (1, 2, 3, 4, 5, 6, 7)
-        df = megc2018.load(self.casme2_root, self.samm_root, classes=kept)
+        ``df.attrs`` as :func:`merkit.data.composite.load`, plus ``"source"`` (:attr:`label`)
+        and ``"synthetic"`` (:attr:`is_synthetic`).
+        """
+        from merkit.data import composite
+
+        kept = classes if classes is not None else OBJECTIVE_CLASSES
+        df = composite.load(self.roots, classes=kept)
         df.attrs["source"] = self.label
         df.attrs["synthetic"] = self.is_synthetic
         return df
 
 
+def _real(entries: Sequence[DatasetEntry], roots: Mapping[str, Path | None]) -> DataSource:
+    missing = [e.env_var for e in entries if roots[e.name] is None]
+    if missing:
+        every = [e.env_var for e in entries]
+        which = f"both {every[0]} and {every[1]}" if len(every) == 2 else _join(every)
+        raise RuntimeError(
+            f"{_join(missing)} {'is' if len(missing) == 1 else 'are'} not set. Set {which} to use "
+            "the licensed data, or none of them to use the embedded synthetic data set (they "
+            "are never mixed)."
+        )
+    found: dict[str, Path] = {}
+    for e in entries:
+        root = roots[e.name]
+        assert root is not None
+        if not root.is_dir():
+            raise FileNotFoundError(f"{e.env_var}={root} is not a folder")
+        found[e.name] = root
+    return DataSource("real", found)
+
+
 def resolve(config: DataConfig, *, generate: bool = True) -> DataSource:
-    """Resolve ``config`` to dataset roots, generating the synthetic set if needed."""
-    casme2, samm = paths.casme2_root(), paths.samm_root()
-    wants_real = config.source == "real" or (config.source == "auto" and (casme2 or samm))
+    """Resolve ``config`` to data set roots, generating the synthetic set if needed.
+
+    ``generate=False`` only computes the synthetic roots (nothing is written).
+    """
+    # a config without ``datasets`` (an older DataConfig) means the MEGC 2018 pair
+    entries = [get_dataset(n) for n in getattr(config, "datasets", DEFAULT_DATASETS)]
+    roots = {e.name: e.root() for e in entries}
+    wants_real = config.source == "real" or (
+        config.source == "auto" and any(r is not None for r in roots.values())
+    )
     if wants_real:
-        if casme2 is None or samm is None:
-            missing = "CASME2_ROOT" if casme2 is None else "SAMM_ROOT"
-            raise RuntimeError(
-                f"{missing} is not set. Set both CASME2_ROOT and SAMM_ROOT to use the licensed "
-                "data, or neither to use the embedded synthetic data set (they are never mixed)."
-            )
-        for name, root in (("CASME2_ROOT", casme2), ("SAMM_ROOT", samm)):
-            if not root.is_dir():
-                raise FileNotFoundError(f"{name}={root} is not a folder")
-        return DataSource("real", casme2, samm)
+        return _real(entries, roots)
+    lacking = [e.label for e in entries if not e.has_synthetic]
+    if lacking:
+        raise RuntimeError(
+            f"the embedded synthetic data set has no stand-in for {_join(lacking)}; set "
+            f"{_join([e.env_var for e in entries])} to use the licensed data"
+        )
     out = paths.synthetic_dir() / config.synthetic_scale
     if generate:
         from merkit.data import synthetic
 
         synthetic.generate(out, seed=config.synthetic_seed, scale=config.synthetic_scale)
-    return DataSource("synthetic", out / "CASME2", out / "SAMM", scale=config.synthetic_scale)
+    return DataSource(
+        "synthetic",
+        {e.name: out / str(e.synthetic_dir) for e in entries},
+        scale=config.synthetic_scale,
+    )
 
 
-def main() -> None:
-    """``make data``: resolve (and if needed generate) the data of a profile, print a summary."""
-    import argparse
-
-    from merkit.config import PROFILES, get_profile
-
-    parser = argparse.ArgumentParser(prog="python -m merkit.data.source")
-    parser.add_argument("--profile", default="quick", choices=PROFILES)
-    args = parser.parse_args()
-    source = resolve(get_profile(args.profile).data)
-    df = source.load()
-    print(source.label)
-    print(df.groupby(["dataset", "objective_class"]).size().unstack(fill_value=0))
-    print(df.groupby("dataset")["subject"].nunique().rename("subjects"))
-
-
-if __name__ == "__main__":
-    main()
+def summary(source: DataSource, df: pd.DataFrame | None = None) -> str:
+    """What ``make data`` prints: the label, clips per data set and class, subjects per data set."""
+    df = source.load() if df is None else df
+    return "\n".join([
+        source.label,
+        str(df.groupby(["dataset", "objective_class"]).size().unstack(fill_value=0)),
+        str(df.groupby("dataset")["subject"].nunique().rename("subjects")),
+    ])

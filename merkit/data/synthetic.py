@@ -15,7 +15,9 @@ Usage::
 
     python -m merkit.data.synthetic [--out DIR] [--scale full|smoke] [--seed 0] [--jobs 2]
 
-Layout written under ``out_dir``::
+Layout written under ``out_dir`` (one folder per registered data set that has a synthetic
+stand-in, named by its registry entry's ``synthetic_dir``: :func:`entries`, each described by
+a :class:`SyntheticSpec`)::
 
     CASME2/CASME2-coding-20140508.xlsx        Subject (int), Filename, (blank), OnsetFrame,
                                               ApexFrame ("/" for a few clips), OffsetFrame,
@@ -92,6 +94,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -105,7 +108,7 @@ import warnings
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -114,7 +117,8 @@ import numpy as np
 import pandas as pd
 
 from merkit import paths
-from merkit.facs import TABLE_VII_AUS, objective_class
+from merkit.data import registry
+from merkit.facs import MEGC_CLASSES, TABLE_VII_AUS, objective_class
 from merkit.io import atomic_write, file_fingerprint, read_json, stable_hash, to_json, write_json
 
 Scale = Literal["full", "smoke"]
@@ -125,15 +129,26 @@ GENERATOR_VERSION = "1"
 MARKER = "FINGERPRINT.json"
 GROUND_TRUTH = "ground_truth.json"
 LANDMARKS = "landmarks.npy"
-CASME_DIR, SAMM_DIR = "CASME2", "SAMM"
 CASME_CODING = "CASME2-coding-20140508.xlsx"
 CASME_OBJECTIVE = "CASME2-ObjectiveClasses.xlsx"
 CASME_FRAMES = "CASME2_RAW_selected"
 SAMM_FILE = "SAMM_Micro_FACS_Codes_v2.xlsx"
 SAMM_HEADER_ROW = 14
-_OWN_ENTRIES = frozenset({CASME_DIR, SAMM_DIR, GROUND_TRUTH, LANDMARKS, MARKER})
 
-DATASETS: tuple[str, ...] = ("casme2", "samm")
+
+def entries() -> tuple[registry.DatasetEntry, ...]:
+    """The registered data sets that have a synthetic stand-in, in registry order."""
+    return tuple(e for e in registry.list_datasets() if e.has_synthetic)
+
+
+def synthetic_datasets() -> tuple[str, ...]:
+    """Their names (``("casme2", "samm")`` for the built-in registry)."""
+    return tuple(e.name for e in entries())
+
+
+def _own_entries() -> frozenset[str]:
+    """What a synthetic set's folder holds at its top level."""
+    return frozenset({*(str(e.synthetic_dir) for e in entries()), GROUND_TRUTH, LANDMARKS, MARKER})
 
 #: Clips per objective class (1–7) per data set and scale.
 CLASS_COUNTS: dict[str, dict[str, dict[int, int]]] = {
@@ -292,7 +307,7 @@ def _assign_classes(dataset: str, scale: str, rng: np.random.Generator) -> list[
     uneven), VI/VII over every subject (each VI/VII-only subject at least one)."""
     counts = CLASS_COUNTS[scale][dataset]
     main_ids, extra_ids = _subject_ids(dataset, scale, rng)
-    core = list(rng.permutation([c for c in (1, 2, 3, 4, 5) for _ in range(counts[c])]))
+    core = list(rng.permutation([c for c in MEGC_CLASSES for _ in range(counts[c])]))
     other = list(rng.permutation([c for c in (6, 7) for _ in range(counts[c])]))
     if len(other) < len(extra_ids):
         raise ValueError(f"{dataset}: fewer VI/VII clips than VI/VII-only subjects")
@@ -319,7 +334,7 @@ def _draw_aus(dataset: str, scale: str, classes: Sequence[int],
     for cls in classes:
         combos, weights = _combos(dataset, cls)
         aus = set(combos[int(rng.choice(len(combos), p=weights))])
-        if cls <= 5 and rng.random() < 0.08 and objective_class(aus | {14}) == cls:
+        if cls in MEGC_CLASSES and rng.random() < 0.08 and objective_class(aus | {14}) == cls:
             aus.add(14)
         sets.append(aus)
     target = 6 if scale == "full" else 1
@@ -444,11 +459,11 @@ def plan(scale: Scale = "full", seed: int = 0, config: SyntheticConfig | None = 
     """
     _check_scale(scale)
     config = config or SyntheticConfig()
-    rows = [r for d in DATASETS for r in _plan_dataset(d, scale, seed, config)]
+    rows = [r for e in entries() for r in e.synthetic_generator().plan(scale, seed, config)]
     df = pd.DataFrame(rows)
     df = df.sort_values(["dataset", "subject", "clip"], kind="stable").reset_index(drop=True)
     for cls_row in df.itertuples():
-        if cls_row.objective_class <= 5 and objective_class(cls_row.aus) != cls_row.objective_class:
+        if cls_row.objective_class in MEGC_CLASSES and objective_class(cls_row.aus) != cls_row.objective_class:
             raise AssertionError(f"plan bug: {cls_row.clip} {cls_row.aus} is not class "
                                  f"{cls_row.objective_class} by Table I")
     return df
@@ -558,10 +573,12 @@ def _identity(dataset: str, subject: str, seed: int, style: _Style, config: Synt
     raise SyntheticDataError(f"no detectable identity for {subject} in 50 attempts")
 
 
-def _frame_path(row: dict, number: int) -> str:
-    if row["dataset"] == "casme2":
-        return f"{CASME_DIR}/{CASME_FRAMES}/{row['folder']}/{row['clip']}/img{number}.jpg"
-    return f"{SAMM_DIR}/{row['folder']}/{row['clip']}/{row['folder']}_{number:05d}.jpg"
+def _casme_frame_path(row: dict, number: int) -> str:
+    return f"{CASME_FRAMES}/{row['folder']}/{row['clip']}/img{number}.jpg"
+
+
+def _samm_frame_path(row: dict, number: int) -> str:
+    return f"{row['folder']}/{row['clip']}/{row['folder']}_{number:05d}.jpg"
 
 
 def _render_subject(rows: list[dict], seed: int, config: SyntheticConfig, root: str) -> dict:
@@ -574,7 +591,9 @@ def _render_subject(rows: list[dict], seed: int, config: SyntheticConfig, root: 
     cv2.setNumThreads(1)
     try:
         dataset, subject = rows[0]["dataset"], rows[0]["subject"]
-        style = _style(dataset, config)
+        entry = registry.get_dataset(dataset)
+        spec: SyntheticSpec = entry.synthetic_generator()
+        style = spec.style(config)
         detector = _detector() if config.detect_check else None
         identity, face, id_attempts = _identity(dataset, subject, seed, style, config, detector)
         out: dict[str, Any] = {"subject": subject, "identity": identity,
@@ -594,7 +613,7 @@ def _render_subject(rows: list[dict], seed: int, config: SyntheticConfig, root: 
             files = []
             for number, image in zip(range(row["first_frame"], row["last_frame"] + 1), frames,
                                      strict=True):
-                rel = _frame_path(row, number)
+                rel = f"{entry.synthetic_dir}/{spec.frame_path(row, number)}"
                 target = Path(root) / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 bgr = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
@@ -661,8 +680,8 @@ def _casme_sheets(rows: list[dict]) -> dict[str, bytes]:
     objective: list[Sequence[Any]] = [("Subject", "Filename", "Objective Class")]
     for r in sorted(rows, key=lambda r: (r["objective_class"], r["subject_id"], r["clip"])):
         objective.append((r["folder"], r["clip"], r["objective_class"]))
-    return {f"{CASME_DIR}/{CASME_CODING}": _workbook_bytes("Sheet1", coding),
-            f"{CASME_DIR}/{CASME_OBJECTIVE}": _workbook_bytes("Sheet1", objective)}
+    return {CASME_CODING: _workbook_bytes("Sheet1", coding),
+            CASME_OBJECTIVE: _workbook_bytes("Sheet1", objective)}
 
 
 def _samm_sheet(rows: list[dict]) -> dict[str, bytes]:
@@ -688,7 +707,57 @@ def _samm_sheet(rows: list[dict]) -> dict[str, bytes]:
     ]
     rows_out = [*preamble, header, *body]
     # openpyxl's append() skips nothing: an empty tuple still writes an (empty) row
-    return {f"{SAMM_DIR}/{SAMM_FILE}": _workbook_bytes("SAMM", rows_out)}
+    return {SAMM_FILE: _workbook_bytes("SAMM", rows_out)}
+
+
+# --------------------------------------------------------------------------- data sets
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """How one registered data set's synthetic stand-in is planned, rendered and written.
+
+    A registry entry's ``synthetic`` reference points at one of these; :func:`generate` writes
+    every registered stand-in into ``out_dir / entry.synthetic_dir``. Paths returned by
+    ``frame_path`` and the keys of ``sheets`` are relative to that folder.
+
+    ``plan(scale, seed, config)``: the clip rows (the columns of :func:`plan`), each drawn from
+    generators seeded by ``(seed, names)`` only; ``style(config)``: frame size, framing
+    ranges, noise and colour; ``frame_path(row, number)``: a frame file; ``sheets(rows)``: the
+    annotation files' bytes (reproducible: fixed dates).
+    """
+
+    plan: Callable[[str, int, SyntheticConfig], list[dict]]
+    style: Callable[[SyntheticConfig], _Style]
+    frame_path: Callable[[dict, int], str]
+    sheets: Callable[[list[dict]], dict[str, bytes]]
+
+
+#: The CASME II stand-in (registry entry ``casme2``): colour frames, two spreadsheets.
+CASME2_SPEC = SyntheticSpec(
+    plan=functools.partial(_plan_dataset, "casme2"),
+    style=functools.partial(_style, "casme2"),
+    frame_path=_casme_frame_path,
+    sheets=_casme_sheets,
+)
+
+#: The SAMM stand-in (registry entry ``samm``): grayscale frames, one spreadsheet.
+SAMM_SPEC = SyntheticSpec(
+    plan=functools.partial(_plan_dataset, "samm"),
+    style=functools.partial(_style, "samm"),
+    frame_path=_samm_frame_path,
+    sheets=_samm_sheet,
+)
+
+
+def _sheets(rows: list[dict]) -> dict[str, bytes]:
+    """Every stand-in's annotation files, keyed by their path relative to the set's root."""
+    out: dict[str, bytes] = {}
+    for entry in entries():
+        mine = [r for r in rows if r["dataset"] == entry.name]
+        for name, data in entry.synthetic_generator().sheets(mine).items():
+            out[f"{entry.synthetic_dir}/{name}"] = data
+    return out
 
 
 # --------------------------------------------------------------------------- generate
@@ -751,7 +820,7 @@ def _check_replaceable(out_dir: Path) -> None:
         return
     if not out_dir.is_dir():
         raise FileExistsError(f"{out_dir} exists and is not a folder; choose another out_dir")
-    if (out_dir / MARKER).is_file() and set(os.listdir(out_dir)) <= _OWN_ENTRIES:
+    if (out_dir / MARKER).is_file() and set(os.listdir(out_dir)) <= _own_entries():
         return  # an older synthetic set (other seed/scale/config/version): ours to replace
     if any(out_dir.iterdir()):
         raise FileExistsError(
@@ -869,10 +938,7 @@ def _build(out_dir: Path, seed: int, scale: str, config: SyntheticConfig, progre
         by_name = {res["subject"]: res for res in results}
 
         files: dict[str, tuple[int, str]] = {}
-        written = {}
-        for name, data in {**_casme_sheets([r for r in rows if r["dataset"] == "casme2"]),
-                           **_samm_sheet([r for r in rows if r["dataset"] == "samm"])}.items():
-            written[name] = data
+        written = _sheets(rows)
         clips_out = []
         landmarks = []
         cursor = 0
@@ -932,7 +998,7 @@ def _build(out_dir: Path, seed: int, scale: str, config: SyntheticConfig, progre
 def _counts(table: pd.DataFrame) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for dataset, part in table.groupby("dataset"):
-        core = part[part["objective_class"] <= 5]
+        core = part[part["objective_class"].isin(MEGC_CLASSES)]
         out[str(dataset)] = {
             "clips": len(part),
             "subjects": int(part["subject"].nunique()),
@@ -1011,7 +1077,7 @@ def summary(table: pd.DataFrame) -> str:
     """A short text summary of a plan or ground-truth table (counts per data set and class)."""
     lines = []
     for dataset, part in table.groupby("dataset"):
-        core = part[part["objective_class"] <= 5]
+        core = part[part["objective_class"].isin(MEGC_CLASSES)]
         per = Counter(part["objective_class"])
         lines.append(
             f"{dataset}: {len(part)} clips of {part['subject'].nunique()} subjects; classes I–V "

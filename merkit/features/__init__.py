@@ -27,7 +27,12 @@ from merkit.features.hoof import HOOFConfig, hoof, hoof_length
 from merkit.features.lbpsip import LBPSIPConfig, lbp_sip, lbp_sip_length
 from merkit.features.lbptop import LBPTOP_CASME2, LBPTOPConfig, lbp_top, lbp_top_length
 from merkit.features.svm import SVMConfig, fit_predict_svm
-from merkit.features.volume import VolumeConfig, clip_volume, load_clip_volume, resample_time
+from merkit.features.volume import (
+    VolumeConfig,
+    clip_volume,
+    clip_volume_from_frames,
+    resample_time,
+)
 
 DescriptorConfig = LBPTOPConfig | LBPSIPConfig | HOG3DConfig | HOOFConfig
 
@@ -56,8 +61,12 @@ def feature_key(config: DescriptorConfig, source: Any) -> dict[str, Any]:
     """What a cached feature depends on: descriptor name, version and parameters, plus
     ``source`` (the :class:`VolumeConfig`, or the flow config, and the clip's fingerprint).
     Hash it with :func:`merkit.io.stable_hash` for the file name."""
-    return {"descriptor": config.name, "version": config.version, "params": config,
-            "source": source}
+    return {
+        "descriptor": config.name,
+        "version": config.version,
+        "params": config,
+        "source": source,
+    }
 
 
 def extract(config: DescriptorConfig, x: np.ndarray) -> np.ndarray:
@@ -80,6 +89,7 @@ __all__ = [
     "SVMConfig",
     "VolumeConfig",
     "clip_volume",
+    "clip_volume_from_frames",
     "descriptor_config",
     "extract",
     "feature_key",
@@ -92,6 +102,5 @@ __all__ = [
     "lbp_sip_length",
     "lbp_top",
     "lbp_top_length",
-    "load_clip_volume",
     "resample_time",
 ]

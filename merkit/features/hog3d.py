@@ -153,10 +153,18 @@ class HOG3DConfig:
 
     @property
     def n_features(self) -> int:
-        return hog3d_length(self.grid, self.t_blocks, self.bins, self.orientation,
-                            self.elevation_bins)
+        return hog3d_length(
+            self.grid, self.t_blocks, self.bins, self.orientation, self.elevation_bins
+        )
 
     def extract(self, volume: np.ndarray) -> np.ndarray:
         """``volume (T, H, W)`` -> ``(n_features,)``."""
-        return hog3d(volume, self.grid, self.t_blocks, self.bins, self.orientation,
-                     self.elevation_bins, self.norm)
+        return hog3d(
+            volume,
+            self.grid,
+            self.t_blocks,
+            self.bins,
+            self.orientation,
+            self.elevation_bins,
+            self.norm,
+        )

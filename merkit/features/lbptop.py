@@ -135,9 +135,7 @@ def margins(R: tuple[float, float, float]) -> tuple[int, int, int]:
 
 def _shifted(v: np.ndarray, m: tuple[int, int, int], shift: tuple[int, int, int]) -> np.ndarray:
     """The valid region (border ``m``) of ``v`` moved by ``shift`` voxels."""
-    sl = tuple(
-        slice(mi + si, n - mi + si) for n, mi, si in zip(v.shape, m, shift, strict=True)
-    )
+    sl = tuple(slice(mi + si, n - mi + si) for n, mi, si in zip(v.shape, m, shift, strict=True))
     return v[sl]
 
 

@@ -88,11 +88,20 @@ def make_svm(C: float, config: SVMConfig = SVMConfig(), seed: int = 0) -> Pipeli
     matrix); use this pipeline to inspect weights or for new data.
     """
     if config.implementation == "libsvm":
-        svm = SVC(kernel="linear", C=C, class_weight=config.class_weight, random_state=seed,
-                  max_iter=config.max_iter)
+        svm = SVC(
+            kernel="linear",
+            C=C,
+            class_weight=config.class_weight,
+            random_state=seed,
+            max_iter=config.max_iter,
+        )
     else:
-        svm = LinearSVC(C=C, class_weight=config.class_weight, random_state=seed,
-                        max_iter=10000 if config.max_iter < 0 else config.max_iter)
+        svm = LinearSVC(
+            C=C,
+            class_weight=config.class_weight,
+            random_state=seed,
+            max_iter=10000 if config.max_iter < 0 else config.max_iter,
+        )
     return Pipeline([("scale", StandardScaler()), ("svm", svm)])
 
 
@@ -118,11 +127,20 @@ def _fit_predict_one(
     quiet: bool,
 ) -> np.ndarray:
     if config.implementation == "libsvm":
-        svm = SVC(kernel="precomputed", C=C, class_weight=config.class_weight,
-                  random_state=seed, max_iter=config.max_iter)
+        svm = SVC(
+            kernel="precomputed",
+            C=C,
+            class_weight=config.class_weight,
+            random_state=seed,
+            max_iter=config.max_iter,
+        )
     else:
-        svm = LinearSVC(C=C, class_weight=config.class_weight, random_state=seed,
-                        max_iter=10000 if config.max_iter < 0 else config.max_iter)
+        svm = LinearSVC(
+            C=C,
+            class_weight=config.class_weight,
+            random_state=seed,
+            max_iter=10000 if config.max_iter < 0 else config.max_iter,
+        )
     with warnings.catch_warnings():
         if quiet:  # convergence warnings at extreme C are expected during the search
             warnings.filterwarnings("ignore", message=".*(converge|max_iter).*")

@@ -25,8 +25,11 @@ Choices (all in :class:`VolumeConfig`)
   :mod:`merkit.preprocess.face` convention ``(top, right, bottom, left)``, bottom/right
   exclusive) and resized with area interpolation (bilinear when enlarging). Spatial resizing is
   done before temporal resampling (cheaper; the two commute for linear interpolation).
-* **Intensity**: grayscale (OpenCV's luma of colour frames), ``float32`` in ``[0, 255]``. LBP
-  codes are invariant to it; 3DHOG is normalised per block.
+* **Intensity**: the flows' grayscale: frames are decoded to RGB by
+  :func:`merkit.preprocess.frames.read_frame` and made gray by
+  :func:`merkit.preprocess.frames.to_gray` (ITU-R 601 luma), the same decode path for occluded
+  and un-occluded clips (:func:`clip_volume_from_frames`); ``float32`` in ``[0, 255]``. LBP
+  codes are invariant to a monotone change of it; 3DHOG is normalised per block.
 
 Block grids
 -----------
@@ -40,13 +43,15 @@ volume, so a descriptor that skips a border (LBP) keeps the same face regions pe
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import cv2
 import numpy as np
+
+from merkit.preprocess.frames import read_frame, to_gray
 
 Box = tuple[int, int, int, int]
 """``(top, right, bottom, left)`` pixels, bottom/right exclusive (as :mod:`merkit.preprocess.face`)."""
@@ -143,66 +148,89 @@ def crop_resize_gray(gray: np.ndarray, box: Box | None, size: int) -> np.ndarray
     return cv2.resize(gray.astype(np.float32), (size, size), interpolation=flags)
 
 
-def read_gray(path: str | Path) -> np.ndarray:
-    """One frame file -> ``(H, W)`` uint8 grayscale; :class:`FileNotFoundError` naming it."""
-    path = Path(path)
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise FileNotFoundError(
-            f"cannot read frame {path} (missing or not an image); check the clip's frame list "
-            "and the data root"
+FrameTransform = Callable[[np.ndarray, int], np.ndarray]
+"""``transform(rgb, index) -> rgb``: a per-frame change of a clip's ``(H, W, 3)`` uint8 RGB frames
+before they become gray (an occluder); ``index`` is the frame's 0-based position in the clip's
+frame list. It must keep the frame's shape and dtype."""
+
+
+def _gray_crop(frame: np.ndarray, box: Box | None, size: int) -> np.ndarray:
+    """One in-memory frame (``(H, W)`` / ``(H, W, 1)`` gray or ``(H, W, 3)`` RGB) ->
+    ``(size, size)`` float32."""
+    frame = np.asarray(frame)
+    if frame.ndim == 3 and frame.shape[2] == 3:
+        frame = to_gray(frame)
+    elif frame.ndim == 3 and frame.shape[2] == 1:
+        frame = frame[:, :, 0]
+    elif frame.ndim != 2:
+        raise ValueError(f"expected (H, W) or (H, W, 3) frames, got shape {frame.shape}")
+    if frame.dtype != np.uint8 and frame.size and float(np.nanmax(frame)) <= 1.0:
+        warnings.warn(
+            "clip_volume got float frames in [0, 1]; they are used as they are (merkit "
+            "volumes are in [0, 255]); pass uint8 frames for the usual scale",
+            stacklevel=3,
         )
-    return image
+    return crop_resize_gray(frame, box, size)
 
 
 def clip_volume(
     frames: Sequence[np.ndarray], config: VolumeConfig = VolumeConfig(), box: Box | None = None
 ) -> np.ndarray:
-    """Frames already in memory (each ``(H, W)`` gray or ``(H, W, 3)`` BGR/RGB) ->
-    ``(config.length, config.size, config.size)`` float32 in ``[0, 255]`` (``"tim"`` may
-    overshoot slightly)."""
+    """Frames already in memory (each ``(H, W)`` gray or ``(H, W, 3)`` uint8 RGB, made gray by
+    :func:`merkit.preprocess.frames.to_gray`) -> ``(config.length, config.size, config.size)``
+    float32 in ``[0, 255]`` (``"tim"`` may overshoot slightly)."""
     if len(frames) == 0:
         raise ValueError("clip_volume got no frames")
-    crops = []
-    for frame in frames:
-        frame = np.asarray(frame)
-        if frame.ndim == 3 and frame.shape[2] == 3:
-            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        elif frame.ndim == 3 and frame.shape[2] == 1:
-            frame = frame[:, :, 0]
-        elif frame.ndim != 2:
-            raise ValueError(f"expected (H, W) or (H, W, 3) frames, got shape {frame.shape}")
-        if frame.dtype != np.uint8 and frame.size and float(np.nanmax(frame)) <= 1.0:
-            warnings.warn(
-                "clip_volume got float frames in [0, 1]; they are used as they are (merkit "
-                "volumes are in [0, 255]); pass uint8 frames for the usual scale",
-                stacklevel=2,
-            )
-        crops.append(crop_resize_gray(frame, box, config.size))
+    crops = [_gray_crop(frame, box, config.size) for frame in frames]
     return resample_time(np.stack(crops), config.length, config.interpolation)
 
 
-def load_clip_volume(
+def clip_volume_from_frames(
     frame_paths: Sequence[str | Path],
     config: VolumeConfig = VolumeConfig(),
     box: Box | None = None,
     *,
     clip: str = "clip",
+    transform: FrameTransform | None = None,
 ) -> np.ndarray:
     """The frame files onset..offset (the loader's ``frames`` column) ->
-    ``(config.length, config.size, config.size)`` float32 face-crop volume.
+    ``(config.length, config.size, config.size)`` float32 face-crop volume in ``[0, 255]``.
 
-    ``box``: the clip's one face box (``(top, right, bottom, left)``, e.g.
-    ``ClipFace.box`` of :mod:`merkit.preprocess.face`); ``None`` uses whole frames (the
-    embedded data set's frames are already face crops). ``clip`` names the clip in errors.
+    The one decode path of the handcrafted features, occluded or not: every file is read with
+    :func:`merkit.preprocess.frames.read_frame` (RGB), changed by ``transform(rgb, index)``
+    when given (an occluder, :data:`FrameTransform`; ``index`` is the 0-based position in
+    ``frame_paths``), made gray with :func:`merkit.preprocess.frames.to_gray` (the flows' gray),
+    cropped with ``box`` and resized, then resampled in time.
+
+    ``box``: the clip's one face box (``(top, right, bottom, left)``, e.g. ``ClipFace.box`` of
+    :mod:`merkit.preprocess.face`); ``None`` uses whole frames (the embedded data set's frames
+    are already face crops). ``clip`` names the clip in errors. Raises
+    :class:`merkit.preprocess.frames.FrameError` (a ``FileNotFoundError``) for a missing or
+    undecodable file and ``ValueError`` for frames of different sizes or a transform that
+    changes a frame's shape or dtype.
     """
     if len(frame_paths) == 0:
         raise ValueError(f"{clip}: no frames (onset..offset is empty); check its annotation row")
-    frames = [read_gray(p) for p in frame_paths]
-    shapes = {f.shape for f in frames}
-    if len(shapes) > 1:
-        raise ValueError(f"{clip}: frames of different sizes {sorted(shapes)}; expected one size")
-    return clip_volume(frames, config, box)
+    crops, shape = [], None
+    for index, path in enumerate(frame_paths):
+        rgb = read_frame(path, name=clip)
+        if shape is None:
+            shape = rgb.shape
+        elif rgb.shape != shape:
+            raise ValueError(
+                f"{clip}: frame {path} is {rgb.shape[:2]}, the first frame {shape[:2]}; "
+                "expected one size"
+            )
+        if transform is not None:
+            out = np.asarray(transform(rgb, index))
+            if out.shape != rgb.shape or out.dtype != rgb.dtype:
+                raise ValueError(
+                    f"{clip}: the frame transform turned frame {index} ({path}) from "
+                    f"{rgb.shape} {rgb.dtype} into {out.shape} {out.dtype}; it must keep both"
+                )
+            rgb = out
+        crops.append(crop_resize_gray(to_gray(rgb), box, config.size))
+    return resample_time(np.stack(crops), config.length, config.interpolation)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,14 +1,21 @@
-"""Models: Dual-Inception, ResNet18 (single and two-path), MER-auGCN, the GCN layer.
+"""Models: Dual-Inception, ResNet18 (single and two-path), VGG16, MER-auGCN, RRRN.
 
-``create_model(name, **options)`` builds any registered model; ``list_models()`` lists them.
+One contract (timm / torchvision style): every registered model has a frozen config
+dataclass, ``forward_features(x)`` and ``forward_head(features, pre_logits=False)``, and
+``forward(x) = forward_head(forward_features(x))`` returns a :class:`ModelOutput`.
+
+``create_model(name, config, input_size=..., weights=..., **fields)`` builds any registered
+model, ``list_models()`` lists them, ``default_config(name)`` gives a model's typed default
+config. Importing this package imports every model module, which registers its builders.
 """
 
 from __future__ import annotations
 
-from merkit.models.inception import DualInception, InceptionBlock
+from merkit.models.inception import DualInception, DualInceptionConfig, InceptionBlock
 from merkit.models.layers import GraphConv
 from merkit.models.mer_augcn import (
     AU_TASK_AUS,
+    PAPER_INPUT_SIZE,
     MERAuGCN,
     MERAuGCNConfig,
     Variant,
@@ -16,30 +23,43 @@ from merkit.models.mer_augcn import (
     table_variants,
     variant,
 )
-from merkit.models.registry import create_model, list_models, register_model
-from merkit.models.resnet import BasicBlock, ResNet18, ResNet18TwoPath, resnet18
-
-# Imported for their @register_model side effect ("vgg16", "rrrn", "resnet18_flow"); their
-# public names are exported by their own modules (merkit.models.vgg, merkit.models.rrrn).
-from merkit.models import vgg as _vgg  # noqa: E402,F401  isort: skip
-from merkit.models import rrrn as _rrrn  # noqa: E402,F401  isort: skip
+from merkit.models.output import ModelOutput
+from merkit.models.registry import create_model, default_config, list_models, register_model
+from merkit.models.resnet import (
+    BasicBlock,
+    ResNet18,
+    ResNet18Config,
+    ResNet18TwoPath,
+    ResNet18TwoPathConfig,
+)
+from merkit.models.rrrn import RRRN, RRRNConfig
+from merkit.models.vgg import VGG, VGGConfig
 
 __all__ = [
     "AU_TASK_AUS",
+    "PAPER_INPUT_SIZE",
+    "RRRN",
+    "VGG",
     "BasicBlock",
     "DualInception",
+    "DualInceptionConfig",
     "GraphConv",
     "InceptionBlock",
     "MERAuGCN",
     "MERAuGCNConfig",
+    "ModelOutput",
+    "RRRNConfig",
     "ResNet18",
+    "ResNet18Config",
     "ResNet18TwoPath",
+    "ResNet18TwoPathConfig",
+    "VGGConfig",
     "Variant",
     "create_model",
+    "default_config",
     "graph_adjacency",
     "list_models",
     "register_model",
-    "resnet18",
     "table_variants",
     "variant",
 ]

@@ -24,12 +24,22 @@ Choices where the papers are silent (each one argument away):
   train without it at lr 5e-4 (Adam). ``batch_norm=True`` inserts BatchNorm2d before each
   ReLU and drops the conv bias.
 * ``drop_rate=0.0``: optional dropout on ``z`` before the classifier head.
+
+The input size (28 in the paper) is a constructor argument, not a config field:
+``DualInception(DualInceptionConfig(), input_size=28)`` or
+``create_model("dual_inception", input_size=28)``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal, overload
+
 import torch
 from torch import nn
+
+from merkit.models.output import ModelOutput
+from merkit.models.registry import register_model, require_input_size
 
 
 def _conv(in_ch: int, out_ch: int, kernel: int, batch_norm: bool) -> nn.Sequential:
@@ -88,45 +98,56 @@ class InceptionStream(nn.Module):
         return self.pool2(self.block2(self.pool1(self.block1(x))))
 
 
+@dataclass(frozen=True)
+class DualInceptionConfig:
+    """Dual-Inception settings (module docstring). ``num_classes=0`` builds no head."""
+
+    num_classes: int = 5
+    feature_dim: int = 1024
+    filters: tuple[int, int] = (6, 16)
+    batch_norm: bool = False
+    drop_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 0 or self.feature_dim <= 0 or min(self.filters) <= 0:
+            raise ValueError(f"invalid DualInceptionConfig {self}")
+        if not 0.0 <= self.drop_rate < 1.0:
+            raise ValueError(f"drop_rate must be in [0, 1), got {self.drop_rate}")
+
+
 class DualInception(nn.Module):
     """Dual-Inception backbone with a linear classifier head (Table III "Dual-Inception").
 
-    **Shapes**
-    ``forward_features(flow: (B, 2, S, S)) -> z: (B, feature_dim)`` (S = ``input_size``,
-    28 in the paper; d = 1024);
-    ``forward_head(z) -> logits: (B, num_classes)``;
-    ``forward(flow) -> logits: (B, num_classes)``.
+    **Shapes** (S = ``input_size``, 28 in the paper; d = ``feature_dim``, 1024)
+    ``forward_features(flow: (B, 2, S, S)) -> z: (B, d)``;
+    ``forward_head(z) -> ModelOutput(logits: (B, num_classes), features: z)``
+    (``pre_logits=True``: ``z``); ``forward(flow) -> ModelOutput``.
 
-    ``num_classes=0`` builds no head (``forward`` then returns ``z``); MER-auGCN uses the
-    backbone this way. Flow channel 0 (u) feeds ``stream_u``, channel 1 (v) ``stream_v``.
+    ``num_classes=0`` builds no head (the logits are then ``z`` itself); MER-auGCN uses the
+    backbone this way, through ``forward_features``. Flow channel 0 (u) feeds ``stream_u``,
+    channel 1 (v) ``stream_v``.
     """
 
-    def __init__(
-        self,
-        num_classes: int = 5,
-        input_size: int = 28,
-        feature_dim: int = 1024,
-        filters: tuple[int, int] = (6, 16),
-        batch_norm: bool = False,
-        drop_rate: float = 0.0,
-    ) -> None:
+    def __init__(self, config: DualInceptionConfig | None = None, *, input_size: int) -> None:
         super().__init__()
+        cfg = config if config is not None else DualInceptionConfig()
         if input_size < 4:
             raise ValueError(
                 f"DualInception needs input_size >= 4 (two 2x2 pools), got {input_size}"
             )
+        self.config = cfg
         self.input_size = input_size
-        self.num_features = feature_dim
-        self.num_classes = num_classes
-        self.stream_u = InceptionStream(1, filters, batch_norm)
-        self.stream_v = InceptionStream(1, filters, batch_norm)
+        self.num_features = cfg.feature_dim
+        self.num_classes = cfg.num_classes
+        self.stream_u = InceptionStream(1, cfg.filters, cfg.batch_norm)
+        self.stream_v = InceptionStream(1, cfg.filters, cfg.batch_norm)
         side = (input_size // 2) // 2
         self.flat_dim = 2 * self.stream_u.out_channels * side * side
-        self.fc = nn.Linear(self.flat_dim, feature_dim)
+        self.fc = nn.Linear(self.flat_dim, cfg.feature_dim)
         self.act = nn.ReLU(inplace=True)
-        self.drop = nn.Dropout(drop_rate)
+        self.drop = nn.Dropout(cfg.drop_rate)
         self.head: nn.Module = (
-            nn.Linear(feature_dim, num_classes) if num_classes > 0 else nn.Identity()
+            nn.Linear(cfg.feature_dim, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
         )
 
     def _check(self, flow: torch.Tensor) -> None:
@@ -139,13 +160,27 @@ class DualInception(nn.Module):
             )
 
     def forward_features(self, flow: torch.Tensor) -> torch.Tensor:
+        """``flow: (B, 2, S, S) -> z: (B, d)``, the global facial feature (Sec. III-B1)."""
         self._check(flow)
         u = self.stream_u(flow[:, 0:1]).flatten(1)
         v = self.stream_v(flow[:, 1:2]).flatten(1)
         return self.act(self.fc(torch.cat([u, v], dim=1)))
 
-    def forward_head(self, z: torch.Tensor) -> torch.Tensor:
-        return self.head(self.drop(z))
+    @overload
+    def forward_head(self, z: torch.Tensor, pre_logits: Literal[False] = ...) -> ModelOutput: ...
+    @overload
+    def forward_head(self, z: torch.Tensor, pre_logits: Literal[True]) -> torch.Tensor: ...
+    def forward_head(self, z: torch.Tensor, pre_logits: bool = False) -> ModelOutput | torch.Tensor:
+        """``z: (B, d) -> ModelOutput`` (``pre_logits=True``: ``z`` itself)."""
+        if pre_logits:
+            return z
+        return ModelOutput(logits=self.head(self.drop(z)), features=z)
 
-    def forward(self, flow: torch.Tensor) -> torch.Tensor:
+    def forward(self, flow: torch.Tensor) -> ModelOutput:
         return self.forward_head(self.forward_features(flow))
+
+
+@register_model("dual_inception", DualInceptionConfig)
+def dual_inception(config: DualInceptionConfig, *, input_size: int | None = None) -> DualInception:
+    """The bare Dual-Inception classifier (Table III); needs ``input_size`` (paper: 28)."""
+    return DualInception(config, input_size=require_input_size("dual_inception", input_size))

@@ -36,9 +36,12 @@ Decisions where the paper is silent (each one config field away):
   ``W_k z`` in place of the element-wise sigmoid, so each AU's weights sum to 1 (no rescaling,
   as the ablation describes). ``"none"``: ``z_k* = z``.
 * Plain backbones (Table III "Resnet18", "Dual-Inception"): ``au_detection=False`` builds the
-  backbone with a linear head on ``z``; ``forward`` then returns ``au_probs`` as an empty
-  ``(B, 0)`` tensor (not ``None``), so every variant has the same output types.
+  backbone with a linear head on ``z``; their :class:`~merkit.models.output.ModelOutput` has
+  ``au_logits = au_probs = None``.
 * Data augmentation (Table III "w/o DA") is a data/run setting, not a model field.
+* The input size is not a config field either: ``MERAuGCN(config, input_size=28)``. The
+  papers' sizes are :data:`PAPER_INPUT_SIZE` (28 for Dual-Inception, 112 for ResNet18); nothing
+  applies them implicitly.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, overload
 
 import networkx as nx
 import torch
@@ -55,9 +58,11 @@ from torch import nn
 
 from merkit.facs import FINAL_AUS, TABLE_I_AUS, TABLE_VII_AUS
 from merkit.losses import LossConfig
-from merkit.models.inception import DualInception
+from merkit.models.inception import DualInception, DualInceptionConfig
 from merkit.models.layers import GraphConv
-from merkit.models.resnet import ResNet18TwoPath
+from merkit.models.output import ModelOutput
+from merkit.models.registry import register_model, require_input_size
+from merkit.models.resnet import ResNet18TwoPath, ResNet18TwoPathConfig
 
 Backbone = Literal["dual_inception", "resnet18"]
 Attention = Literal["sigmoid", "softmax", "none"]
@@ -70,7 +75,10 @@ ATTENTIONS: tuple[str, ...] = ("sigmoid", "softmax", "none")
 GRAPHS: tuple[str, ...] = ("final", "original", "dense", "none")
 GRAPH_NORMS: tuple[str, ...] = ("none", "sym", "row")
 FUSIONS: tuple[str, ...] = ("sum", "concat", "z_o", "z_r")
-DEFAULT_INPUT_SIZE: dict[str, int] = {"dual_inception": 28, "resnet18": 112}
+
+#: The papers' flow sides per backbone (MER-auGCN Sec. IV-B2 / IV-C): documentation for the
+#: callers that choose an input size; no constructor or builder reads it.
+PAPER_INPUT_SIZE: dict[str, int] = {"dual_inception": 28, "resnet18": 112}
 
 #: Detector AUs of the Table VII AU-detection model: the final graph's 12 AUs + AU14.
 AU_TASK_AUS: tuple[int, ...] = tuple(sorted(set(FINAL_AUS) | set(TABLE_VII_AUS)))
@@ -88,11 +96,10 @@ class MERAuGCNConfig:
     ``au_detection`` is Table III's AUdet. column (False = plain backbone + FC classifier,
     which requires ``attention="none"``, ``graph="none"``, ``fusion="z_o"`` and no ``aus``);
     ``graph != "none"`` is AUrel.; ``fusion`` is Con./Sum. (``"z_o"`` = AUFeat.,
-    ``"z_r"`` = RelFeat.). ``input_size=None`` means the backbone's paper size (28 / 112).
+    ``"z_r"`` = RelFeat.). The input size is a constructor argument of :class:`MERAuGCN`.
     """
 
     backbone: Backbone = "dual_inception"
-    input_size: int | None = None
     feature_dim: int = 1024
     backbone_batch_norm: bool = False
     au_detection: bool = True
@@ -158,11 +165,6 @@ class MERAuGCNConfig:
             raise ValueError(
                 f"fusion='z_o' ignores the GCN but graph={self.graph!r}; set graph='none' (AUFeat.)"
             )
-
-    @property
-    def resolved_input_size(self) -> int:
-        """``input_size`` or the backbone's paper size (28 Dual-Inception, 112 ResNet18)."""
-        return self.input_size if self.input_size is not None else DEFAULT_INPUT_SIZE[self.backbone]
 
     @property
     def resolved_aus(self) -> tuple[int, ...]:
@@ -268,33 +270,39 @@ class AUDetectors(nn.Module):
 class MERAuGCN(nn.Module):
     """MER-auGCN and its ablations (module docstring; config :class:`MERAuGCNConfig`).
 
-    **Shapes** ``forward(flow: (B, 2, S, S)) -> (logits: (B, num_classes), au_probs: (B, K))``
-    with S = ``config.resolved_input_size`` and K = ``len(self.aus)`` (0 for a plain backbone).
-    :meth:`encode` returns every intermediate (``z, X, au_logits, au_probs, z_o, z_r, fused,
-    logits``; absent parts omitted).
+    **Shapes** (S = ``input_size``, K = ``len(self.aus)``, 0 for a plain backbone)
+    ``forward_features(flow: (B, 2, S, S)) -> z: (B, d)`` (the backbone, Sec. III-B1);
+    ``forward_head(z) -> ModelOutput`` with ``logits: (B, num_classes)``,
+    ``au_logits, au_probs: (B, K)`` (``None`` for a plain backbone) and ``features`` the
+    fused ``(B, gcn_out)`` (``(B, 2 gcn_out)`` for concat) vector fed to the classifier
+    (plain backbone: ``z``); ``pre_logits=True`` returns ``features``;
+    ``forward(flow) -> ModelOutput``. :meth:`encode` returns every intermediate
+    (``z, X, au_logits, au_probs, z_o, z_r, fused, logits``; absent parts omitted).
     """
 
-    def __init__(self, config: MERAuGCNConfig | None = None) -> None:
+    def __init__(self, config: MERAuGCNConfig | None = None, *, input_size: int) -> None:
         super().__init__()
         cfg = config if config is not None else MERAuGCNConfig()
         self.config = cfg
+        self.input_size = input_size
         self.aus: tuple[int, ...] = cfg.resolved_aus
-        size = cfg.resolved_input_size
         head_classes = 0 if cfg.au_detection else cfg.num_classes
         if cfg.backbone == "dual_inception":
             self.backbone: nn.Module = DualInception(
-                num_classes=head_classes,
-                input_size=size,
-                feature_dim=cfg.feature_dim,
-                batch_norm=cfg.backbone_batch_norm,
-                drop_rate=cfg.drop_rate,
+                DualInceptionConfig(
+                    num_classes=head_classes,
+                    feature_dim=cfg.feature_dim,
+                    batch_norm=cfg.backbone_batch_norm,
+                    drop_rate=cfg.drop_rate,
+                ),
+                input_size=input_size,
             )
         else:
             self.backbone = ResNet18TwoPath(
-                num_classes=head_classes,
-                input_size=size,
-                feature_dim=cfg.feature_dim,
-                drop_rate=cfg.drop_rate,
+                ResNet18TwoPathConfig(
+                    num_classes=head_classes, feature_dim=cfg.feature_dim, drop_rate=cfg.drop_rate
+                ),
+                input_size=input_size,
             )
         self.attention: AUAttention | None = None
         self.detectors: AUDetectors | None = None
@@ -325,19 +333,18 @@ class MERAuGCN(nn.Module):
         return [self.aus.index(a) for a in aus]
 
     def forward_features(self, flow: torch.Tensor) -> torch.Tensor:
-        """Backbone global feature ``z: (B, d)``."""
+        """Backbone global feature ``z: (B, d)`` of a flow batch ``(B, 2, S, S)``."""
         return self.backbone.forward_features(flow)
 
-    def encode(self, flow: torch.Tensor) -> dict[str, torch.Tensor]:
-        """All intermediates for a flow batch ``(B, 2, S, S)`` (see class docstring)."""
-        z = self.forward_features(flow)
-        out: dict[str, torch.Tensor] = {"z": z}
+    def _head(self, z: torch.Tensor, logits: bool = True) -> dict[str, torch.Tensor]:
+        """Eq. 1, the AU detectors, Eq. 4, fusion and (``logits``) the classifier on ``z``."""
         if self.attention is None or self.detectors is None or self.classifier is None:
-            out["logits"] = self.backbone.forward_head(z)
-            out["au_probs"] = z.new_zeros(z.shape[0], 0)
+            out = {"fused": z}
+            if logits:
+                out["logits"] = self.backbone.forward_head(z).logits
             return out
         x = self.attention(z)  # Eq. 1: (B, K, d)
-        out["X"] = x
+        out = {"X": x}
         out["au_logits"] = self.detectors(x)
         out["au_probs"] = torch.sigmoid(out["au_logits"])
         if self.proj_o is not None:
@@ -354,12 +361,42 @@ class MERAuGCN(nn.Module):
         else:
             fused = out[fusion]
         out["fused"] = fused
-        out["logits"] = self.classifier(self.drop(fused))
+        if logits:
+            out["logits"] = self.classifier(self.drop(fused))
         return out
 
-    def forward(self, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.encode(flow)
-        return out["logits"], out["au_probs"]
+    def encode(self, flow: torch.Tensor) -> dict[str, torch.Tensor]:
+        """All intermediates for a flow batch ``(B, 2, S, S)`` (see class docstring); a plain
+        backbone has only ``z``, ``fused`` (= ``z``) and ``logits``."""
+        z = self.forward_features(flow)
+        return {"z": z} | self._head(z)
+
+    @overload
+    def forward_head(self, z: torch.Tensor, pre_logits: Literal[False] = ...) -> ModelOutput: ...
+    @overload
+    def forward_head(self, z: torch.Tensor, pre_logits: Literal[True]) -> torch.Tensor: ...
+    def forward_head(self, z: torch.Tensor, pre_logits: bool = False) -> ModelOutput | torch.Tensor:
+        """``z: (B, d) -> ModelOutput`` (class docstring); ``pre_logits=True``: the fused
+        feature the classifier reads (before its dropout)."""
+        out = self._head(z, logits=not pre_logits)
+        if pre_logits:
+            return out["fused"]
+        return ModelOutput(
+            logits=out["logits"],
+            features=out["fused"],
+            au_logits=out.get("au_logits"),
+            au_probs=out.get("au_probs"),
+        )
+
+    def forward(self, flow: torch.Tensor) -> ModelOutput:
+        return self.forward_head(self.forward_features(flow))
+
+
+@register_model("mer_augcn", MERAuGCNConfig)
+def mer_augcn(config: MERAuGCNConfig, *, input_size: int | None = None) -> MERAuGCN:
+    """MER-auGCN or any ablation (``variant(name).model``); needs ``input_size`` (paper: 28 for
+    Dual-Inception, 112 for ResNet18, :data:`PAPER_INPUT_SIZE`)."""
+    return MERAuGCN(config, input_size=require_input_size("mer_augcn", input_size))
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,46 +1,65 @@
-"""Model registry in the style of timm: ``create_model(name, **options)``, ``list_models()``.
+"""Model registry in the style of timm: ``create_model(name, config, input_size=...)``.
 
-Built-in names:
+The bottom of :mod:`merkit.models`: this module imports no model module. Each model module
+registers its own one-line builders::
 
-* ``"mer_augcn"``: :class:`~merkit.models.mer_augcn.MERAuGCN`. Options: ``config=`` a
-  :class:`MERAuGCNConfig`, or ``variant=`` a :func:`table_variants` name (e.g.
-  ``"aufeat"``), and/or any ``MERAuGCNConfig`` field to replace
-  (``create_model("mer_augcn", variant="relfeat", graph_norm="sym")``).
-  Returns ``(logits, au_probs)`` for every variant.
-* ``"dual_inception"``: the bare :class:`DualInception` classifier (``flow -> logits``).
-* ``"resnet18_two_path"``: the bare :class:`ResNet18TwoPath` classifier (``flow -> logits``).
-* ``"resnet18"``: single-path :class:`ResNet18` (``in_chans=1`` by default; ``x -> logits``).
+    @register_model("vgg16", VGGConfig)
+    def vgg16(config: VGGConfig, *, input_size: int | None = None) -> VGG:
+        return VGG(config, input_size=input_size)
 
-The registry is filled at import time only (``register_model`` as a decorator); registering a
-name twice raises, so a name always means one builder.
+and :mod:`merkit.models` imports every model module, so ``import merkit.models`` fills the
+registry. A builder takes the model's frozen config dataclass and the flow side
+``input_size`` (``None`` where the model is size-agnostic; a model that needs it raises
+through :func:`require_input_size`). The input size is never a config field and never
+defaulted from the papers' sizes: the caller (the table layer) holds it once and passes it.
+
+* :func:`create_model` resolves the config (``config=`` or ``default_config(name)``, with
+  ``**fields`` replacing fields; an unknown field raises naming the known ones), builds, and
+  loads an optional local ``weights`` state_dict file (:func:`~merkit.models.weights.load_weights`).
+* :func:`default_config` returns the typed default config, so callers can hold typed configs
+  and derive new ones with :func:`dataclasses.replace`.
+* Registering a name twice raises, so a name always means one builder.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from torch import nn
 
-from merkit.models.inception import DualInception
-from merkit.models.mer_augcn import MERAuGCN, MERAuGCNConfig
-from merkit.models.mer_augcn import variant as _variant
-from merkit.models.resnet import ResNet18TwoPath, resnet18
+from merkit.models.weights import load_weights
 
 Builder = Callable[..., nn.Module]
 F = TypeVar("F", bound=Builder)
 
-_REGISTRY: dict[str, Builder] = {}
+
+@dataclass(frozen=True)
+class _Entry:
+    builder: Builder
+    config_cls: type | None
 
 
-def register_model(name: str) -> Callable[[F], F]:
-    """Decorator: register ``builder(**options) -> nn.Module`` under ``name``."""
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_model(name: str, config_cls: type | None = None) -> Callable[[F], F]:
+    """Decorator: register ``builder`` under ``name`` (raises if ``name`` is taken).
+
+    With ``config_cls`` (a frozen dataclass with defaults for every field) the builder is
+    called as ``builder(config, input_size=input_size)``; without, as
+    ``builder(input_size=input_size, **fields)``. The builder is returned unchanged.
+    """
+    if config_cls is not None and not dataclasses.is_dataclass(config_cls):
+        raise TypeError(f"register_model({name!r}): config_cls must be a dataclass type")
 
     def wrap(builder: F) -> F:
         if name in _REGISTRY:
             raise ValueError(f"model name {name!r} is already registered")
-        _REGISTRY[name] = builder
+        _REGISTRY[name] = _Entry(builder, config_cls)
         return builder
 
     return wrap
@@ -51,34 +70,68 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_model(name: str, **options: Any) -> nn.Module:
-    """Build the model registered as ``name`` with its builder's keyword ``options``."""
+def _entry(name: str) -> _Entry:
     try:
-        builder = _REGISTRY[name]
+        return _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of {list_models()}") from None
-    return builder(**options)
 
 
-@register_model("mer_augcn")
-def _mer_augcn(
-    config: MERAuGCNConfig | None = None, variant: str | None = None, **fields: Any
-) -> MERAuGCN:
-    if config is not None and variant is not None:
-        raise ValueError("create_model('mer_augcn'): pass either config= or variant=, not both")
-    if variant is not None:
-        cfg = _variant(variant).model
+def default_config(name: str) -> Any:
+    """The default (frozen) config instance of model ``name``, e.g. ``VGGConfig()``."""
+    entry = _entry(name)
+    if entry.config_cls is None:
+        raise ValueError(f"model {name!r} was registered without a config class")
+    return entry.config_cls()
+
+
+def require_input_size(name: str, input_size: int | None) -> int:
+    """``input_size``, or a ``ValueError`` telling the caller of model ``name`` to pass it."""
+    if input_size is None:
+        raise ValueError(
+            f"model {name!r} needs input_size= (the flow side in pixels; the papers' sizes are "
+            "in merkit.models.PAPER_INPUT_SIZE, but nothing applies them implicitly)"
+        )
+    return int(input_size)
+
+
+def create_model(
+    name: str,
+    config: Any = None,
+    *,
+    input_size: int | None = None,
+    weights: str | Path | None = None,
+    **fields: Any,
+) -> nn.Module:
+    """Build the model registered as ``name``.
+
+    ``config``: an instance of the model's config class (default :func:`default_config`);
+    ``fields`` replace its fields (``create_model("vgg16", pool_size=1)``; an unknown field
+    raises ``ValueError`` naming the known ones). ``input_size``: the flow side the model is
+    built for (required by the size-dependent models). ``weights``: a local ``state_dict``
+    file loaded strictly after construction; nothing is ever downloaded.
+    """
+    entry = _entry(name)
+    if entry.config_cls is None:
+        if config is not None:
+            raise ValueError(f"model {name!r} takes no config (registered without a config class)")
+        model = entry.builder(input_size=input_size, **fields)
     else:
-        cfg = config if config is not None else MERAuGCNConfig()
-    if fields:
-        known = {f.name for f in dataclasses.fields(MERAuGCNConfig)}
-        unknown = sorted(set(fields) - known)
-        if unknown:
-            raise ValueError(f"unknown MERAuGCNConfig fields {unknown}; known: {sorted(known)}")
-        cfg = dataclasses.replace(cfg, **fields)
-    return MERAuGCN(cfg)
-
-
-register_model("dual_inception")(DualInception)
-register_model("resnet18_two_path")(ResNet18TwoPath)
-register_model("resnet18")(resnet18)
+        cls = entry.config_cls
+        cfg = cls() if config is None else config
+        if not isinstance(cfg, cls):
+            raise TypeError(
+                f"create_model({name!r}): config must be a {cls.__name__}, got {type(cfg).__name__}"
+            )
+        if fields:
+            known = sorted(f.name for f in dataclasses.fields(cls))
+            unknown = sorted(set(fields) - set(known))
+            if unknown:
+                raise ValueError(
+                    f"unknown {cls.__name__} fields {unknown} for model {name!r}; known: {known}"
+                )
+            cfg = dataclasses.replace(cfg, **fields)
+        model = entry.builder(cfg, input_size=input_size)
+    if weights is not None:
+        load_weights(model, weights)
+    return model

@@ -1,6 +1,7 @@
 """RRRN: Region-inspired Relation Reasoning Network (Mao et al., Sec. III; Eq. 1–9).
 
-Pipeline (**Shapes** for batch B, R = K + 1 = 6 regions, input size S, C = 1024):
+Pipeline (**Shapes** for batch B, R = K + 1 = 6 regions, input size S (224 in the paper),
+C = 1024):
 
 1. Regions (Sec. III-B, Eq. 1): ``flow: (B, 2, H, W)`` -> six crops resized to ``S x S``
    (:func:`merkit.models.regions.crop_regions`): ``(B, R, 2, S, S)``. Channel 0 of the flow
@@ -19,8 +20,12 @@ Pipeline (**Shapes** for batch B, R = K + 1 = 6 regions, input size S, C = 1024)
    relational features ``r_k = F^(2)_k + f_k`` (element-wise addition).
 5. Aggregation (Sec. III-F): ``z_k = [f_k; r_k]: (B, R, 2C)``, aggregated over regions to
    ``f_a: (B, 2C)`` and classified: ``logits: (B, num_classes)``.
-6. Losses (Sec. III-G): CE + lambda1 RB (Eq. 7) + lambda2 Cor (Eq. 8), Eq. 9
-   (:meth:`RRRN.loss`, :mod:`merkit.losses`).
+6. Losses (Sec. III-G): CE + lambda1 RB (Eq. 7) + lambda2 Cor (Eq. 8), Eq. 9:
+   :class:`merkit.losses.RRRNObjective` on the model's :class:`~merkit.models.output.ModelOutput`
+   (``logits``, ``alpha``, ``region_logits``).
+
+``forward_features`` is steps 1–2 (``p``), ``forward_head`` steps 3–5. The input size S is a
+constructor argument (``RRRN(config, input_size=224)``), not a config field.
 
 Decisions where the paper is silent (each one config field away, see :class:`RRRNConfig`):
 
@@ -54,35 +59,34 @@ Decisions where the paper is silent (each one config field away, see :class:`RRR
   including the original face.
 
 Weights: random initialisation (Kaiming for convolutions, as the ResNet18 module does)
-unless ``weights`` names a local ``state_dict`` file; nothing is downloaded (the paper's
-backbone was ImageNet-pretrained).
+unless ``create_model("rrrn", ..., weights=path)`` names a local ``state_dict`` file; nothing
+is downloaded (the paper's backbone was ImageNet-pretrained).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, overload
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from merkit.losses import RRRNLoss, rrrn_total_loss
 from merkit.models.layers import GraphConv
+from merkit.models.output import ModelOutput
 from merkit.models.regions import RRRN_REGIONS, RegionSpec, crop_regions
-from merkit.models.registry import register_model
-from merkit.models.resnet import ResNet18, ResNet18TwoPath
-from merkit.models.weights import load_weights
+from merkit.models.registry import register_model, require_input_size
+from merkit.models.resnet import ResNet18, ResNet18Config
 
 MIN_INPUT_SIZE = 32
 
 
 @dataclass(frozen=True)
 class RRRNConfig:
-    """RRRN settings. Defaults are the paper's profile (224x224, lambda1 = 1, lambda2 = 0.2,
-    beta = 0.02); the module docstring explains every choice the paper leaves open."""
+    """RRRN architecture settings; the module docstring explains every choice the paper
+    leaves open. The loss weights of Eq. 9 live in :class:`merkit.losses.RRRNObjective`, the
+    input size is :class:`RRRN`'s ``input_size`` argument."""
 
-    input_size: int = 224
     num_classes: int = 5
     regions: tuple[RegionSpec, ...] = RRRN_REGIONS
     share_backbone: bool = True
@@ -96,17 +100,8 @@ class RRRNConfig:
     aggregate: Literal["sum", "mean", "flatten"] = "sum"
     region_classifier: Literal["separate", "shared"] = "separate"
     dropout: float = 0.0
-    lambda1: float = 1.0
-    lambda2: float = 0.2
-    beta: float = 0.02
-    weights: str | None = None
 
     def __post_init__(self) -> None:
-        if self.input_size < MIN_INPUT_SIZE:
-            raise ValueError(
-                f"RRRN input_size must be >= {MIN_INPUT_SIZE} (ResNet18 downsamples 32x), "
-                f"got {self.input_size}"
-            )
         if len(self.regions) < 2 or self.regions[0].anchor != "full":
             raise ValueError("regions must start with the original face ('full') plus >= 1 crop")
         if self.attention not in ("softmax", "sigmoid"):
@@ -123,31 +118,12 @@ class RRRNConfig:
             k = getattr(self, name)
             if k < 1 or k % 2 == 0:
                 raise ValueError(f"{name} must be a positive odd number, got {k}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
     @property
     def num_regions(self) -> int:
         return len(self.regions)
-
-
-@dataclass(frozen=True)
-class RRRNOutput:
-    """What :meth:`RRRN.forward` returns (R regions, C = 1024 backbone feature width).
-
-    * ``logits: (B, num_classes)`` final classifier (Eq. 6's Phi).
-    * ``alpha: (B, R)`` region attention weights, region 0 = original face (Eq. 7); the
-      values to plot as the "RI attention per region" heat map.
-    * ``region_logits: (B, R, num_classes)`` per-region classifier, ``P(f_k)`` of Eq. 8.
-    * ``psi: (B, R, h, w)`` concatenated squeezed region maps (Eq. 5).
-    * ``graph: (B, R, R)`` the cosine region graph Gamma (Eq. 2).
-    * ``embedding: (B, D)`` the aggregated representation f_a fed to the head.
-    """
-
-    logits: Tensor
-    alpha: Tensor
-    region_logits: Tensor
-    psi: Tensor
-    graph: Tensor
-    embedding: Tensor
 
 
 def cosine_graph(features: Tensor, eps: float = 1e-12) -> Tensor:
@@ -233,24 +209,31 @@ class RelationReasoning(nn.Module):
 class RRRN(nn.Module):
     """Region-inspired Relation Reasoning Network (see the module docstring).
 
-    ``forward(flow: (B, 2, H, W)) -> RRRNOutput`` (``logits: (B, num_classes)``,
-    ``alpha: (B, R)``, ``region_logits: (B, R, num_classes)``, ...). Any ``H, W`` works:
-    every region is resized to ``config.input_size``.
+    **Shapes** (R regions, C = 1024, S = ``input_size``, ``h = w = ceil(S / 32)``)
+    ``forward_features(flow: (B, 2, H, W)) -> p: (B, R, C, h, w)`` (regions resized to S,
+    two ResNet18 per region); ``forward_head(p) -> ModelOutput`` with
+    ``logits: (B, num_classes)``, ``alpha: (B, R)``, ``region_logits: (B, R, num_classes)``,
+    ``psi: (B, R, h, w)``, ``region_graph: (B, R, R)`` and ``features`` = f_a ``(B, D)``
+    (``pre_logits=True`` returns f_a); ``forward(flow) -> ModelOutput``. Any ``H, W`` works:
+    every region is resized to ``input_size``.
     """
 
-    def __init__(self, config: RRRNConfig | None = None) -> None:
+    def __init__(self, config: RRRNConfig | None = None, *, input_size: int) -> None:
         super().__init__()
         cfg = config if config is not None else RRRNConfig()
+        if input_size < MIN_INPUT_SIZE:
+            raise ValueError(
+                f"RRRN input_size must be >= {MIN_INPUT_SIZE} (ResNet18 downsamples 32x), "
+                f"got {input_size}"
+            )
         self.config = cfg
+        self.input_size = input_size
         r = cfg.num_regions
         n_pairs = 1 if cfg.share_backbone else r
+        trunk = ResNet18Config(in_chans=1, num_classes=0, blocks=cfg.backbone_blocks)
         # Z_1 (vertical) and Z_2 (horizontal); one pair, or one pair per region
-        self.backbone_v = nn.ModuleList(
-            ResNet18(in_chans=1, num_classes=0, blocks=cfg.backbone_blocks) for _ in range(n_pairs)
-        )
-        self.backbone_h = nn.ModuleList(
-            ResNet18(in_chans=1, num_classes=0, blocks=cfg.backbone_blocks) for _ in range(n_pairs)
-        )
+        self.backbone_v = nn.ModuleList(ResNet18(trunk) for _ in range(n_pairs))
+        self.backbone_h = nn.ModuleList(ResNet18(trunk) for _ in range(n_pairs))
         c = self.backbone_v[0].num_features + self.backbone_h[0].num_features
         if cfg.gcn_dims[-1] != c:
             raise ValueError(
@@ -272,18 +255,16 @@ class RRRN(nn.Module):
         for m in (self.ri.f1, self.ri.f2):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             nn.init.zeros_(m.bias)
-        if cfg.weights is not None:
-            load_weights(self, cfg.weights)
 
-    def region_feature_maps(self, flow: Tensor) -> Tensor:
-        """Regions and backbone: ``flow: (B, 2, H, W) -> p: (B, R, 1024, h, w)``."""
+    def forward_features(self, flow: Tensor) -> Tensor:
+        """Regions (Eq. 1) and backbone: ``flow: (B, 2, H, W) -> p: (B, R, 1024, h, w)``."""
         if flow.ndim != 4 or flow.shape[1] != 2:
             raise ValueError(
                 f"RRRN expects flow of shape (B, 2, H, W) (horizontal, vertical); "
                 f"got {tuple(flow.shape)}"
             )
         cfg = self.config
-        s = cfg.input_size
+        s = self.input_size
         regions = crop_regions(flow, s, cfg.regions)  # (B, R, 2, S, S)
         b, r = regions.shape[:2]
         if cfg.share_backbone:
@@ -299,9 +280,14 @@ class RRRN(nn.Module):
             maps.append(torch.cat([zv, zh], dim=1))
         return torch.stack(maps, dim=1)
 
-    def forward(self, flow: Tensor) -> RRRNOutput:
+    @overload
+    def forward_head(self, p: Tensor, pre_logits: Literal[False] = ...) -> ModelOutput: ...
+    @overload
+    def forward_head(self, p: Tensor, pre_logits: Literal[True]) -> Tensor: ...
+    def forward_head(self, p: Tensor, pre_logits: bool = False) -> ModelOutput | Tensor:
+        """RI (Eq. 5), RR (Eq. 2–4), aggregation and the two classifiers on
+        ``p: (B, R, C, h, w)`` -> ``ModelOutput`` (``pre_logits=True``: f_a ``(B, D)``)."""
         cfg = self.config
-        p = self.region_feature_maps(flow)  # (B, R, C, h, w)
         alpha, psi = self.ri(p)  # (B, R), (B, R, h, w)
         f = alpha.unsqueeze(-1) * p.mean(dim=(3, 4))  # (B, R, C) weighted region features
         rel, graph = self.rr(f)  # (B, R, C), (B, R, R)
@@ -312,70 +298,25 @@ class RRRN(nn.Module):
             f_a = z.mean(dim=1)
         else:
             f_a = z.flatten(1)
+        if pre_logits:
+            return f_a
         logits = self.head(self.drop(f_a))
         region_head = self.region_head if self.region_head is not None else self.head
         region_logits = region_head(self.drop(z))
-        return RRRNOutput(
+        return ModelOutput(
             logits=logits,
+            features=f_a,
             alpha=alpha,
             region_logits=region_logits,
             psi=psi,
-            graph=graph,
-            embedding=f_a,
+            region_graph=graph,
         )
 
-    def loss(
-        self, output: RRRNOutput, target: Tensor, class_weight: Tensor | None = None
-    ) -> RRRNLoss:
-        """Eq. 9 with this model's ``lambda1``, ``lambda2`` and ``beta``: ``RRRNLoss``
-        (``total``, ``cls``, ``rb``, ``cor``), each a batch mean."""
-        cfg = self.config
-        return rrrn_total_loss(
-            output.logits,
-            target,
-            output.alpha,
-            output.region_logits,
-            lambda1=cfg.lambda1,
-            lambda2=cfg.lambda2,
-            beta=cfg.beta,
-            class_weight=class_weight,
-        )
+    def forward(self, flow: Tensor) -> ModelOutput:
+        return self.forward_head(self.forward_features(flow))
 
 
-@register_model("rrrn")
-def rrrn(config: RRRNConfig | None = None, **overrides: object) -> RRRN:
-    """Build RRRN: ``rrrn(input_size=64, num_classes=5, weights=None, ...)``.
-
-    Keyword arguments override fields of ``config`` (default :class:`RRRNConfig`).
-    """
-    cfg = config if config is not None else RRRNConfig()
-    if overrides:
-        cfg = replace(cfg, **overrides)  # type: ignore[arg-type]
-    return RRRN(cfg)
-
-
-@register_model("resnet18_flow")
-def resnet18_flow(
-    input_size: int = 224,
-    num_classes: int = 5,
-    weights: str | None = None,
-    **kwargs: object,
-) -> ResNet18TwoPath:
-    """ResNet18 baseline of the occlusion tables (RRRN Tables III–IV, column "ResNet18").
-
-    Two ResNet18 streams, one per flow component, on the whole face only (RRRN's backbone
-    without crops, RI and RR), pooled features concatenated (2 x 512), one FC + ReLU to 1024
-    and a linear head: :class:`~merkit.models.resnet.ResNet18TwoPath`.
-    **Shapes**: ``flow: (B, 2, input_size, input_size) -> logits: (B, num_classes)``.
-    Random initialisation unless ``weights`` names a local ``state_dict`` file (the paper's
-    was ImageNet-pretrained; nothing is downloaded here). ``kwargs`` go to
-    :class:`ResNet18TwoPath` (``blocks``, ``drop_rate``, ``feature_dim``).
-    """
-    if input_size < MIN_INPUT_SIZE:
-        raise ValueError(f"input_size must be >= {MIN_INPUT_SIZE}, got {input_size}")
-    model = ResNet18TwoPath(
-        num_classes=num_classes, input_size=input_size, **kwargs  # type: ignore[arg-type]
-    )
-    if weights is not None:
-        load_weights(model, weights)
-    return model
+@register_model("rrrn", RRRNConfig)
+def rrrn(config: RRRNConfig, *, input_size: int | None = None) -> RRRN:
+    """RRRN (occlusion Tables III–IV); needs ``input_size >= 32`` (paper: 224)."""
+    return RRRN(config, input_size=require_input_size("rrrn", input_size))

@@ -19,20 +19,24 @@ Decisions (the paper only says "VGG16 downloaded from" the VGG-Face page):
   (no downloads here), and a plain VGG16 trained from scratch with Adam at 5e-4 often fails
   to leave the majority-class solution; ``batch_norm=False`` gives the paper's plain VGG16
   (needed to load VGG-Face-style weights).
-* **Weights**: random initialisation (Kaiming, as torchvision) unless ``weights`` names a
-  local ``state_dict`` file (``torch.save(model.state_dict(), path)``, or a checkpoint dict
-  holding it under ``"state_dict"`` / ``"model"``). Nothing is ever downloaded.
+* **Weights**: random initialisation (Kaiming, as torchvision) unless
+  ``create_model("vgg16", ..., weights=path)`` names a local ``state_dict`` file
+  (``torch.save(model.state_dict(), path)``, or a checkpoint dict holding it under
+  ``"state_dict"`` / ``"model"``). Nothing is ever downloaded.
+* **Input size**: not a config field. ``input_size`` (optional, >= 32) makes the model check
+  that every input is exactly ``input_size x input_size``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import torch
 from torch import Tensor, nn
 
+from merkit.models.output import ModelOutput
 from merkit.models.registry import register_model
-from merkit.models.weights import load_weights
 
 VGG16_LAYOUT: tuple[int | str, ...] = (
     64,
@@ -69,7 +73,6 @@ class VGGConfig:
     pool_size: int = 7
     fc_dims: tuple[int, ...] = (4096, 4096)
     dropout: float = 0.5
-    weights: str | None = None
 
     def __post_init__(self) -> None:
         if self.in_chans < 1 or self.num_classes < 2 or self.pool_size < 1:
@@ -81,40 +84,53 @@ class VGGConfig:
 class VGG(nn.Module):
     """VGG with a configurable conv layout and head.
 
+    **Shapes**
     ``forward_features(x: (B, in_chans, S, S)) -> (B, D)`` the penultimate embedding
     (``D = fc_dims[-1]``, or ``512 * pool_size**2`` without hidden FCs);
-    ``forward(x) -> logits: (B, num_classes)``.
+    ``forward_head(f) -> ModelOutput(logits: (B, num_classes), features: f)``
+    (``pre_logits=True``: ``f``); ``forward(x) -> ModelOutput``.
     """
 
-    def __init__(self, config: VGGConfig, layout: tuple[int | str, ...] = VGG16_LAYOUT) -> None:
+    def __init__(
+        self,
+        config: VGGConfig | None = None,
+        layout: tuple[int | str, ...] = VGG16_LAYOUT,
+        *,
+        input_size: int | None = None,
+    ) -> None:
         super().__init__()
-        self.config = config
+        cfg = config if config is not None else VGGConfig()
+        self.config = cfg
+        self.num_pools = sum(1 for item in layout if item == "M")
+        if input_size is not None and input_size < 2**self.num_pools:
+            raise ValueError(
+                f"VGG with {self.num_pools} pools needs input_size >= {2**self.num_pools}, "
+                f"got {input_size}"
+            )
+        self.input_size = input_size
         layers: list[nn.Module] = []
-        chans = config.in_chans
+        chans = cfg.in_chans
         for item in layout:
             if item == "M":
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
                 continue
             width = int(item)
             layers.append(nn.Conv2d(chans, width, kernel_size=3, padding=1))
-            if config.batch_norm:
+            if cfg.batch_norm:
                 layers.append(nn.BatchNorm2d(width))
             layers.append(nn.ReLU(inplace=True))
             chans = width
         self.features = nn.Sequential(*layers)
-        self.num_pools = sum(1 for item in layout if item == "M")
-        self.avgpool = nn.AdaptiveAvgPool2d(config.pool_size)
+        self.avgpool = nn.AdaptiveAvgPool2d(cfg.pool_size)
         hidden: list[nn.Module] = []
-        width = chans * config.pool_size**2
-        for dim in config.fc_dims:
-            hidden += [nn.Linear(width, dim), nn.ReLU(inplace=True), nn.Dropout(config.dropout)]
+        width = chans * cfg.pool_size**2
+        for dim in cfg.fc_dims:
+            hidden += [nn.Linear(width, dim), nn.ReLU(inplace=True), nn.Dropout(cfg.dropout)]
             width = dim
         self.classifier = nn.Sequential(*hidden)
         self.num_features = width
-        self.head = nn.Linear(width, config.num_classes)
+        self.head = nn.Linear(width, cfg.num_classes)
         self._init_weights()
-        if config.weights is not None:
-            load_weights(self, config.weights)
 
     def _init_weights(self) -> None:
         for m in self.modules():
@@ -129,28 +145,35 @@ class VGG(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward_features(self, x: Tensor) -> Tensor:
+        """``x: (B, in_chans, S, S) -> (B, D)``: convs, adaptive pool, hidden FC layers."""
         min_size = 2**self.num_pools
-        if x.ndim != 4 or x.shape[1] != self.config.in_chans or min(x.shape[-2:]) < min_size:
+        bad = x.ndim != 4 or x.shape[1] != self.config.in_chans or min(x.shape[-2:]) < min_size
+        if not bad and self.input_size is not None:
+            bad = tuple(x.shape[-2:]) != (self.input_size, self.input_size)
+        if bad:
+            size = "" if self.input_size is None else f" (input_size={self.input_size})"
             raise ValueError(
-                f"VGG expects (B, {self.config.in_chans}, H, W) with H, W >= {min_size}, "
+                f"VGG expects (B, {self.config.in_chans}, H, W) with H, W >= {min_size}{size}, "
                 f"got {tuple(x.shape)}"
             )
         x = self.avgpool(self.features(x))
         return self.classifier(torch.flatten(x, 1))
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.forward_features(x))
+    @overload
+    def forward_head(self, features: Tensor, pre_logits: Literal[False] = ...) -> ModelOutput: ...
+    @overload
+    def forward_head(self, features: Tensor, pre_logits: Literal[True]) -> Tensor: ...
+    def forward_head(self, features: Tensor, pre_logits: bool = False) -> ModelOutput | Tensor:
+        """``features: (B, D) -> ModelOutput`` (``pre_logits=True``: ``features``)."""
+        if pre_logits:
+            return features
+        return ModelOutput(logits=self.head(features), features=features)
+
+    def forward(self, x: Tensor) -> ModelOutput:
+        return self.forward_head(self.forward_features(x))
 
 
-@register_model("vgg16")
-def vgg16(config: VGGConfig | None = None, **overrides: object) -> VGG:
-    """VGG16 baseline: ``vgg16(in_chans=2, num_classes=5, weights=None, ...)``.
-
-    Keyword arguments override fields of ``config`` (default :class:`VGGConfig`).
-    """
-    from dataclasses import replace
-
-    cfg = config if config is not None else VGGConfig()
-    if overrides:
-        cfg = replace(cfg, **overrides)  # type: ignore[arg-type]
-    return VGG(cfg, VGG16_LAYOUT)
+@register_model("vgg16", VGGConfig)
+def vgg16(config: VGGConfig, *, input_size: int | None = None) -> VGG:
+    """VGG16 baseline (RRRN Tables III–IV); ``input_size`` optional (checked when given)."""
+    return VGG(config, VGG16_LAYOUT, input_size=input_size)

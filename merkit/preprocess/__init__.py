@@ -2,6 +2,7 @@
 
 Modules
 -------
+:mod:`~merkit.preprocess.frames`    ``read_frame(path) -> RGB``, ``to_gray(rgb)``: the one decode path
 :mod:`~merkit.preprocess.face`      ``detect(image) -> Face``; clip-level box, fallbacks, landmarks
 :mod:`~merkit.preprocess.flow`      ``tvl1(prev, next, **params)``; crop, resize, normalisation
 :mod:`~merkit.preprocess.augment`   ``apex_positions(onset, apex, offset)``; the 70x scheme

@@ -27,9 +27,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from merkit import landmarks as L
+from merkit.preprocess.frames import to_gray
+
 SUPERSAMPLE = 2
 _SHIFT = 4  # fixed-point fraction bits of polygon vertices handed to OpenCV
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 class Painter:
@@ -372,8 +374,10 @@ class _Eyes:
 
 def _eyes(p: Painter) -> _Eyes:
     lm = p.lm
-    left, right = lm[36:42].mean(axis=0), lm[42:48].mean(axis=0)
-    width = 0.5 * (np.linalg.norm(lm[39] - lm[36]) + np.linalg.norm(lm[45] - lm[42]))
+    # image-left eye = the subject's right eye; points 0 and 3 of an eye contour are its corners
+    eye_l, eye_r = lm[L.RIGHT_EYE], lm[L.LEFT_EYE]
+    left, right = eye_l.mean(axis=0), eye_r.mean(axis=0)
+    width = 0.5 * (np.linalg.norm(eye_l[3] - eye_l[0]) + np.linalg.norm(eye_r[3] - eye_r[0]))
     return _Eyes(left, right, float(width), float(0.5 * (left[0] + right[0])))
 
 
@@ -608,7 +612,9 @@ def render_png(path: Path, width: int, height: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def to_gray(canvas: np.ndarray) -> np.ndarray:
-    """(h, w, 4) premultiplied RGBA -> (h, w, 2) premultiplied gray + alpha (ITU-R 601 luma)."""
-    gray = canvas[..., :3] @ _LUMA
+def gray_alpha(canvas: np.ndarray) -> np.ndarray:
+    """(h, w, 4) premultiplied RGBA -> (h, w, 2) premultiplied gray + alpha, the gray by
+    :func:`merkit.preprocess.frames.to_gray` (ITU-R 601 luma; premultiplying commutes with it)."""
+    canvas = np.asarray(canvas, np.float32)
+    gray = to_gray(np.ascontiguousarray(canvas[..., :3]))
     return np.ascontiguousarray(np.stack([gray, canvas[..., 3]], -1), dtype=np.float32)

@@ -8,7 +8,8 @@ OpenCV contrib's ``cv2.optflow.DualTVL1OpticalFlow_create`` with every parameter
 
 Per pair (:func:`pair_flow`):
 
-1. the two grayscale frames (float32 in [0, 1]) are optionally rotated together about the crop
+1. the two grayscale frames (:func:`merkit.preprocess.frames.to_gray`'s uint8, taken as float32
+   in [0, 1]) are optionally rotated together about the crop
    box's centre (augmentation; see :mod:`merkit.preprocess.augment`), cropped with the clip's
    fixed box and resized to ``crop_size`` x ``crop_size`` (area interpolation);
 2. ``tvl1(onset, apex)`` gives ``(crop_size, crop_size, 2)`` float32 displacements in crop pixels;
@@ -70,6 +71,8 @@ class FlowConfig:
     ``crop_size``: side the face crop is resampled to before the flow (the flow's cost grows
     with its square; the native CASME II face is ~230 px, SAMM ~400 px).
     ``out_size``: side of the returned flow (28 MER-auGCN, 112 ResNet18 ablation, 224 RRRN).
+    It is ``None`` in a profile: each table row's recipe sets it from its one ``input_size``
+    (:func:`merkit.reproduce.tables.with_out_size`), and computing a flow without it raises.
     ``normalisation``: ``"face_percent"`` | ``"pixels"`` | ``"maxabs"`` (module docstring).
     """
 
@@ -85,7 +88,7 @@ class FlowConfig:
     gamma: float = 0.0
     median_filtering: int = 5
     crop_size: int = 112
-    out_size: int = 28
+    out_size: int | None = None
     normalisation: Literal["face_percent", "pixels", "maxabs"] = "face_percent"
 
     def __post_init__(self) -> None:
@@ -94,7 +97,7 @@ class FlowConfig:
                 f"FlowConfig.normalisation {self.normalisation!r} is not one of "
                 "'face_percent', 'pixels', 'maxabs'"
             )
-        if self.crop_size < 8 or self.out_size < 1:
+        if self.crop_size < 8 or (self.out_size is not None and self.out_size < 1):
             raise ValueError(
                 f"crop_size must be >= 8 and out_size >= 1, got {self.crop_size}, {self.out_size}"
             )
@@ -153,18 +156,15 @@ def check_finite(flow: np.ndarray, what: str) -> None:
         )
 
 
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """``(H, W)`` / ``(H, W, 1|3)`` uint8 RGB -> ``(H, W)`` float32 in [0, 1] (ITU-R 601 luma)."""
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    elif image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    elif image.ndim != 2:
-        raise ValueError(f"expected an (H, W) or (H, W, 3) image, got {image.shape}")
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / 255.0
-    return image.astype(np.float32)
+def unit_gray(gray: np.ndarray) -> np.ndarray:
+    """A gray frame as float32 in [0, 1]: uint8 (as :func:`merkit.preprocess.frames.to_gray`
+    returns) is divided by 255, anything else is taken to be in [0, 1] already."""
+    gray = np.asarray(gray)
+    if gray.ndim != 2:
+        raise ValueError(f"expected an (H, W) gray frame, got shape {gray.shape}")
+    if gray.dtype == np.uint8:
+        return gray.astype(np.float32) / 255.0
+    return gray.astype(np.float32, copy=False)
 
 
 def rotate(image: np.ndarray, angle: float, centre: tuple[float, float]) -> np.ndarray:
@@ -226,13 +226,22 @@ def pair_flow(
     rotate_on: Literal["frame", "crop"] = "frame",
     what: str = "flow",
 ) -> np.ndarray:
-    """One training/test sample: ``(H, W)`` float32 onset and apex frames -> ``(2, S, S)`` float32.
+    """One training/test sample: ``(H, W)`` onset and apex gray frames -> ``(2, S, S)`` float32.
+
+    The frames are uint8 (:func:`merkit.preprocess.frames.to_gray`) or float in [0, 1]; both
+    are used as float32 in [0, 1] (:func:`unit_gray`).
 
     ``angle`` rotates both frames together about the centre of ``box`` before the flow:
     ``rotate_on="frame"`` rotates the full frame then crops (real image content fills the
     corners); ``"crop"`` crops first then rotates the ``crop_size`` crop (borders replicated;
     cheaper on large frames). ``what`` names the pair in errors. ``S = cfg.out_size``.
     """
+    if cfg.out_size is None:
+        raise ValueError(
+            "FlowConfig.out_size is unset: a profile leaves it to each table row's recipe "
+            "(set it with dataclasses.replace or merkit.reproduce.tables.with_out_size)"
+        )
+    onset_gray, apex_gray = unit_gray(onset_gray), unit_gray(apex_gray)
     if rotate_on == "frame":
         centre = box_centre(box)
         a = crop_resize(rotate(onset_gray, angle, centre), box, cfg.crop_size)

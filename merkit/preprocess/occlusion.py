@@ -70,13 +70,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from merkit import landmarks as L
 from merkit.io import file_fingerprint, stable_hash
+from merkit.paper import CONDITION_LABELS, CONDITIONS
 from merkit.preprocess import _occluder_designs as designs
 
 __all__ = [
     "BLOCK_LEVELS",
     "CONDITIONS",
     "CONDITION_LABELS",
+    "CoverageConfig",
     "DESIGNS_ENV",
     "KINDS",
     "OCCLUSION_VERSION",
@@ -99,15 +102,9 @@ DESIGNS_ENV = "MERKIT_OCCLUDERS"
 
 KINDS = ("none", "mask", "glass", "block")
 BLOCK_LEVELS: tuple[float, ...] = tuple(round(0.05 * k, 2) for k in range(1, 11))
-CONDITIONS: tuple[str, ...] = ("unocc", "mask", "glass") + tuple(
-    f"block-{r:.2f}" for r in BLOCK_LEVELS
-)
-CONDITION_LABELS: dict[str, str] = {
-    "unocc": "Un-occ",
-    "mask": "Mask",
-    "glass": "Glass",
-    **{f"block-{r:.2f}": f"Occ-{round(r * 100)}%" for r in BLOCK_LEVELS},
-}
+# The 13 conditions of RRRN Tables III/IV and their printed labels are published facts: one
+# definition, in merkit.paper.
+assert ("unocc", "mask", "glass", *(f"block-{r:.2f}" for r in BLOCK_LEVELS)) == CONDITIONS
 
 _KIND_CODE = {"none": 0, "mask": 1, "glass": 2, "block": 3}
 _BLOCK_SIZES = ("per-frame", "first-frame")
@@ -115,6 +112,15 @@ _BLOCK_ASPECTS = ("face", "random")
 _BLOCK_FILLS = ("random", "black")
 _LUMA = np.array([0.299, 0.587, 0.114])
 _PAD = 0.12  # procedural canvases extend this fraction of the anchor box beyond it (per side)
+
+# -- named landmarks (iBUG 68, merkit.landmarks) beyond its part slices --------------------------
+_JAW_RIGHT_END = L.JAW.start  # 0: the jaw line's end at the subject's right temple
+_JAW_LEFT_END = L.JAW.stop - 1  # 16
+_JAW_INNER = slice(L.JAW.start + 1, L.JAW.stop - 1)  # 1-15: the jaw line without its ends
+_RIGHT_EYE_OUTER = L.RIGHT_EYE.start  # 36
+_LEFT_EYE_OUTER = L.LEFT_EYE.start + 3  # 45
+_NOSE_BRIDGE_2ND = L.NOSE_BRIDGE.start + 1  # 28
+_NOSE_BRIDGE_3RD = L.NOSE_BRIDGE.start + 2  # 29
 
 # -- canonical 68-point face ---------------------------------------------------------------------
 # Image-left half of a frontal mean face in face-box units (x right, y down; the box of
@@ -143,7 +149,7 @@ _MIRROR = {
 
 
 def _template() -> np.ndarray:
-    pts = np.zeros((68, 2), np.float64)
+    pts = np.zeros((L.N_LANDMARKS, 2), np.float64)
     for i, xy in _LEFT_HALF.items():
         pts[i] = xy
     for j, i in _MIRROR.items():
@@ -190,29 +196,29 @@ def template_face(
     bg = 150 + 40 * (yy / size) + 6 * rng.standard_normal((size, size)).astype(np.float32)
     img = np.repeat(np.clip(bg, 0, 255)[..., None], 3, axis=2).astype(np.uint8)
     # head: jaw line closed by an elliptic forehead arc over the brows
-    centre = 0.5 * (lm[0] + lm[16])
-    half_w = 0.5 * float(np.linalg.norm(lm[16] - lm[0]))
+    centre = 0.5 * (lm[_JAW_RIGHT_END] + lm[_JAW_LEFT_END])
+    half_w = 0.5 * float(np.linalg.norm(lm[_JAW_LEFT_END] - lm[_JAW_RIGHT_END]))
     roll = head_roll(lm)
     axis_x = np.array([math.cos(roll), math.sin(roll)])
     axis_up = np.array([math.sin(roll), -math.cos(roll)])
-    brow_h = float(np.max((lm[17:27] - centre) @ axis_up))
+    brow_h = float(np.max((lm[L.BROWS] - centre) @ axis_up))
     phi = np.linspace(0.0, np.pi, 25)[1:-1]
     forehead = (
         centre
         + np.outer(half_w * np.cos(phi), axis_x)
         + np.outer(1.5 * brow_h * np.sin(phi), axis_up)
     )
-    head = np.concatenate([lm[0:17], forehead]).astype(np.int32)
+    head = np.concatenate([lm[L.JAW], forehead]).astype(np.int32)
     cv2.fillPoly(img, [head], (224, 180, 150), cv2.LINE_AA)
     skin_noise = (8 * rng.standard_normal((size, size))).astype(np.int16)
     face_px = np.zeros((size, size), np.uint8)
     cv2.fillPoly(face_px, [head], 1)
     img = np.clip(img.astype(np.int16) + (skin_noise * face_px)[..., None], 0, 255).astype(np.uint8)
-    scale = float(np.linalg.norm(lm[45] - lm[36]))
+    scale = float(np.linalg.norm(lm[_LEFT_EYE_OUTER] - lm[_RIGHT_EYE_OUTER]))
     thick = max(1, int(round(0.04 * scale)))
-    for brow in (lm[17:22], lm[22:27]):
+    for brow in (lm[L.RIGHT_BROW], lm[L.LEFT_BROW]):
         cv2.polylines(img, [brow.astype(np.int32)], False, (90, 60, 40), thick + 1, cv2.LINE_AA)
-    for eye in (lm[36:42], lm[42:48]):
+    for eye in (lm[L.RIGHT_EYE], lm[L.LEFT_EYE]):
         cv2.fillPoly(img, [eye.astype(np.int32)], (250, 250, 250), cv2.LINE_AA)
         centre = eye.mean(axis=0)
         radius = max(1, int(round(0.35 * float(np.ptp(eye[:, 1])) + 1)))
@@ -225,10 +231,14 @@ def template_face(
             cv2.LINE_AA,
         )
         cv2.polylines(img, [eye.astype(np.int32)], True, (70, 50, 40), 1, cv2.LINE_AA)
-    cv2.polylines(img, [lm[27:31].astype(np.int32)], False, (180, 130, 110), thick, cv2.LINE_AA)
-    cv2.polylines(img, [lm[31:36].astype(np.int32)], False, (150, 100, 90), thick, cv2.LINE_AA)
-    cv2.fillPoly(img, [lm[48:60].astype(np.int32)], (190, 80, 85), cv2.LINE_AA)
-    cv2.fillPoly(img, [lm[60:68].astype(np.int32)], (90, 30, 40), cv2.LINE_AA)
+    cv2.polylines(
+        img, [lm[L.NOSE_BRIDGE].astype(np.int32)], False, (180, 130, 110), thick, cv2.LINE_AA
+    )
+    cv2.polylines(
+        img, [lm[L.NOSE_LOWER].astype(np.int32)], False, (150, 100, 90), thick, cv2.LINE_AA
+    )
+    cv2.fillPoly(img, [lm[L.OUTER_LIPS].astype(np.int32)], (190, 80, 85), cv2.LINE_AA)
+    cv2.fillPoly(img, [lm[L.INNER_LIPS].astype(np.int32)], (90, 30, 40), cv2.LINE_AA)
     return img, lm
 
 
@@ -251,7 +261,7 @@ def _check_frame(frame: np.ndarray, where: str) -> np.ndarray:
 
 def _check_landmarks(landmarks: np.ndarray, where: str) -> np.ndarray:
     lm = np.asarray(landmarks, dtype=np.float64)
-    if lm.shape != (68, 2):
+    if lm.shape != (L.N_LANDMARKS, 2):
         raise ValueError(f"{where}: landmarks must be (68, 2) (x, y) in iBUG order, got {lm.shape}")
     if not np.isfinite(lm).all():
         raise ValueError(
@@ -265,7 +275,7 @@ def _check_landmarks(landmarks: np.ndarray, where: str) -> np.ndarray:
 def head_roll(landmarks: np.ndarray) -> float:
     """Head roll in radians: the angle of the outer-eye-corner line 36 -> 45 (y down)."""
     lm = np.asarray(landmarks, np.float64)
-    d = lm[45] - lm[36]
+    d = lm[_LEFT_EYE_OUTER] - lm[_RIGHT_EYE_OUTER]
     return math.atan2(d[1], d[0])
 
 
@@ -277,7 +287,7 @@ def face_box(
     A pixel belongs to the box when its centre (integer coordinates) lies inside the
     landmarks' bounding box; with ``shape`` (H, W, ...) the box is clipped to the frame.
     """
-    pts = np.asarray(landmarks, np.float64)[:27]
+    pts = np.asarray(landmarks, np.float64)[L.FACE_OUTLINE]
     x0, y0 = np.ceil(pts.min(axis=0) - 1e-9).astype(int)
     x1, y1 = np.floor(pts.max(axis=0) + 1e-9).astype(int)
     if shape is not None:
@@ -332,19 +342,20 @@ class _Anchor:
 
 def _anchor(kind: str, lm: np.ndarray, where: str = "") -> _Anchor:
     theta = head_roll(lm)
-    c = 0.5 * (lm[36] + lm[45])
+    c = 0.5 * (lm[_RIGHT_EYE_OUTER] + lm[_LEFT_EYE_OUTER])
     cs, sn = math.cos(theta), math.sin(theta)
     up = (lm - c) @ np.array([[cs, sn], [-sn, cs]]).T + c  # rotate by -theta about c
     if kind == "mask":
-        xl, xr = up[1:16, 0].min(), up[1:16, 0].max()
+        xl, xr = up[_JAW_INNER, 0].min(), up[_JAW_INNER, 0].max()
         margin = 0.03 * (xr - xl)
         xl, xr = xl - margin, xr + margin
-        yt = 0.5 * (up[28, 1] + up[29, 1])
-        yb = up[8, 1] + 0.06 * (up[8, 1] - yt)
+        yt = 0.5 * (up[_NOSE_BRIDGE_2ND, 1] + up[_NOSE_BRIDGE_3RD, 1])
+        yb = up[L.CHIN, 1] + 0.06 * (up[L.CHIN, 1] - yt)
     elif kind == "glass":
-        xl, xr = min(up[0, 0], up[16, 0]), max(up[0, 0], up[16, 0])
-        yt = up[17:27, 1].mean()
-        yb = up[29, 1]
+        xl = min(up[_JAW_RIGHT_END, 0], up[_JAW_LEFT_END, 0])
+        xr = max(up[_JAW_RIGHT_END, 0], up[_JAW_LEFT_END, 0])
+        yt = up[L.BROWS, 1].mean()
+        yb = up[_NOSE_BRIDGE_3RD, 1]
     else:  # pragma: no cover - internal
         raise ValueError(kind)
     if not (xr - xl > 1e-3 and yb - yt > 1e-3):
@@ -404,7 +415,7 @@ def _procedural_canvas(
     )
     rng = _stream(words, _STREAM_DESIGN)
     rgba = designs.render_design(kind, index, rng, cw, ch, lm_canvas, float(scale[0]), box)
-    return _readonly(rgba, designs.to_gray(rgba))  # type: ignore[return-value]
+    return _readonly(rgba, designs.gray_alpha(rgba))  # type: ignore[return-value]
 
 
 @functools.lru_cache(maxsize=8)
@@ -415,7 +426,7 @@ def _png_canvas(path: str, stamp: tuple[int, int], inner_w: int) -> tuple[np.nda
     """
     del stamp
     rgba = designs.render_png(Path(path), inner_w)
-    return _readonly(rgba, designs.to_gray(rgba))  # type: ignore[return-value]
+    return _readonly(rgba, designs.gray_alpha(rgba))  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -482,7 +493,9 @@ def _block_size(level: float, bw: int, bh: int, aspect: float) -> tuple[int, int
 
 
 # the nose tip (landmark 30) in face-box units of the canonical face
-_NOSE_IN_BOX = (_TEMPLATE[30] - _TEMPLATE[:27].min(axis=0)) / np.ptp(_TEMPLATE[:27], axis=0)
+_NOSE_IN_BOX = (_TEMPLATE[L.NOSE_TIP] - _TEMPLATE[L.FACE_OUTLINE].min(axis=0)) / np.ptp(
+    _TEMPLATE[L.FACE_OUTLINE], axis=0
+)
 
 
 @dataclass(frozen=True)
@@ -526,8 +539,8 @@ class _Block:
     def place(self, frame: np.ndarray, lm: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
         w, h, (x0, y0, x1, y1) = self.size(frame, lm, where)
         off = self.offset
-        cx = lm[30, 0] + off[0] * (x1 - x0 + 1)
-        cy = lm[30, 1] + off[1] * (y1 - y0 + 1)
+        cx = lm[L.NOSE_TIP, 0] + off[0] * (x1 - x0 + 1)
+        cy = lm[L.NOSE_TIP, 1] + off[1] * (y1 - y0 + 1)
         px = min(max(math.floor(cx - (w - 1) / 2 + 0.5), x0), x1 - w + 1)
         py = min(max(math.floor(cy - (h - 1) / 2 + 0.5), y0), y1 - h + 1)
         out = frame.copy()
@@ -561,6 +574,26 @@ def _clip_seed_int(clip_seed: int | str) -> int:
     raise TypeError(
         f"clip_seed must be a non-negative int or a str (e.g. the clip id), got {clip_seed!r}"
     )
+
+
+@dataclass(frozen=True)
+class CoverageConfig:
+    """How much notebook 08 measures of the occluders' coverage.
+
+    ``n_clips``: clips whose onset frames are occluded for the coverage numbers (None = every
+    clip, else evenly spaced over the clip table); ``seeds``: experiment seeds per clip (each
+    draws another design, colour and block position); ``gallery_seed``: the seed of the pictures.
+    """
+
+    n_clips: int | None = None
+    seeds: tuple[int, ...] = (0, 1, 2)
+    gallery_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_clips is not None and self.n_clips < 1:
+            raise ValueError(f"n_clips must be >= 1 or None (every clip), got {self.n_clips}")
+        if not self.seeds:
+            raise ValueError("seeds must name at least one seed, e.g. (0,)")
 
 
 @dataclass(frozen=True)
@@ -832,7 +865,9 @@ def design_gallery(
     }
 
 
-def interpolate_landmarks(known: Mapping[int, np.ndarray], frames: Sequence[int]) -> list[np.ndarray]:
+def interpolate_landmarks(
+    known: Mapping[int, np.ndarray], frames: Sequence[int]
+) -> list[np.ndarray]:
     """Landmarks (68, 2) for every frame number in ``frames`` from the frames where they were
     predicted (``known``: frame -> (68, 2)): linear interpolation between the nearest known
     frames, held constant before the first and after the last.

@@ -14,10 +14,11 @@ The face key hashes (FaceConfig, the bytes of every frame the stage reads, the u
 numbers); the flow key hashes (FlowConfig, the rotation mode, the pair list, the occlusion spec's
 ``key``, the face key). Both carry their stage version (:data:`cache.STAGE_VERSIONS`).
 
-Frames are RGB ``uint8 (H, W, 3)`` (grayscale files are replicated to 3 channels). Landmarks are
-predicted on the **un-occluded** frames (an occlusion is synthesised from them, as in RRRN
-Sec. IV-A2) and the occlusion spec is applied to every used frame, with that frame's landmarks,
-before rotation, cropping and flow.
+Frames are RGB ``uint8 (H, W, 3)`` (:func:`merkit.preprocess.frames.read_frame`; grayscale files
+are replicated to 3 channels) and become gray with :func:`merkit.preprocess.frames.to_gray`, as
+the handcrafted volumes do. Landmarks are predicted on the **un-occluded** frames (an occlusion
+is synthesised from them, as in RRRN Sec. IV-A2) and the occlusion spec is applied to every used
+frame, with that frame's landmarks, before rotation, cropping and flow.
 """
 
 from __future__ import annotations
@@ -36,11 +37,8 @@ import numpy as np
 from merkit.preprocess import cache
 from merkit.preprocess.augment import AugmentConfig, augment_pairs
 from merkit.preprocess.face import ClipFace, FaceConfig, detection_frames, locate_clip_face
-from merkit.preprocess.flow import FlowConfig, FlowError, pair_flow, to_gray
-
-
-class FrameError(FileNotFoundError, ValueError):
-    """A frame file is missing or cannot be decoded (the message names the clip and the file)."""
+from merkit.preprocess.flow import FlowConfig, FlowError, pair_flow
+from merkit.preprocess.frames import FrameError, read_frame, to_gray
 
 
 class AnnotationError(ValueError):
@@ -94,31 +92,6 @@ iterations) per pyramid level. About 4x cheaper than OpenCV's defaults (5 warps 
 for micro-expression-sized motions (< 2 % of the face), as accurate: on a face crop with a
 synthetic local brow/mouth motion the mean end-point error in the moving regions was 0.22 % vs
 0.24 % of the crop width at 64 px (``python -m merkit.bench flow`` prints the costs)."""
-
-
-def profile_config(profile: str) -> PreprocessConfig:
-    """Suggested preprocessing per profile (the lead's ``merkit.config`` is authoritative).
-
-    * ``paper``: the papers' 70x augmentation, OpenCV's default TV-L1, 224 px crops, 28 px output.
-    * ``quick``: 3 apex positions (0.8 rise, apex, 0.2 fall) x 3 angles (-10, 0, 10) = 9 pairs
-      per training clip, 64 px crops, :data:`QUICK_TVL1`.
-    * ``smoke``: no augmentation, 48 px crops, :data:`QUICK_TVL1`.
-    """
-    if profile == "paper":
-        return PreprocessConfig(flow=FlowConfig(crop_size=224, out_size=28))
-    if profile == "quick":
-        return PreprocessConfig(
-            flow=FlowConfig(crop_size=64, out_size=28, **QUICK_TVL1),  # type: ignore[arg-type]
-            augment=AugmentConfig(
-                before_fractions=(0.8,), after_fractions=(0.2,), angles=(-10.0, 0.0, 10.0)
-            ),
-        )
-    if profile == "smoke":
-        return PreprocessConfig(
-            flow=FlowConfig(crop_size=48, out_size=28, **QUICK_TVL1),  # type: ignore[arg-type]
-            augment=AugmentConfig(enabled=False),
-        )
-    raise ValueError(f"unknown profile {profile!r}; use 'smoke', 'quick' or 'paper'")
 
 
 # --- rows ----------------------------------------------------------------------------------------
@@ -185,19 +158,6 @@ def clip_input(row: Any, position: int = -1) -> ClipInput:
         offset=offset,
         frames=frames,
     )
-
-
-def read_frame(path: Path, *, name: str = "clip") -> np.ndarray:
-    """Read a frame file -> ``(H, W, 3)`` uint8 RGB; :class:`FrameError` names clip and file."""
-    import cv2
-
-    path = Path(path)
-    if not path.is_file():
-        raise FrameError(f"{name}: frame file {path} does not exist; check the data set's layout")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FrameError(f"{name}: frame file {path} cannot be decoded as an image; re-extract it")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 # --- keys ----------------------------------------------------------------------------------------
@@ -569,6 +529,11 @@ def build_flowset(
     process, only misses go to the workers, each finished clip is written at once (a killed run
     resumes). ``progress``: a tqdm bar (notebook or terminal).
     """
+    if cfg.flow.out_size is None:
+        raise ValueError(
+            "build_flowset: cfg.flow.out_size is unset; each table row's recipe sets it "
+            "(merkit.reproduce.tables.with_out_size(cfg, size))"
+        )
     t_start = time.perf_counter()
     occlusion = _active(occlusion)
     n = len(df)

@@ -32,17 +32,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from merkit.landmarks import REGIONS
 from merkit.preprocess import occlusion as occ
 from merkit.preprocess.face import ClipFace
 from merkit.preprocess.face import landmarks as predict_landmarks
-from merkit.preprocess.pipeline import FlowSet, read_frame
+from merkit.preprocess.frames import read_frame
+from merkit.preprocess.pipeline import FlowSet
 from merkit.report import figures
 
 __all__ = [
     "DEFAULT_MOVES",
     "REGIONS",
     "FaceSample",
-    "SynthesisReportConfig",
     "clip_key_frames",
     "coverage_figure",
     "coverage_table",
@@ -55,19 +56,9 @@ __all__ = [
     "onset_faces",
     "pick_clips",
     "region_figure",
-    "report_config",
     "simulated_head_motion",
     "tracking_figure",
 ]
-
-#: iBUG 68-point index ranges of the facial regions whose hidden share is reported.
-REGIONS: dict[str, tuple[int, ...]] = {
-    "brows": tuple(range(17, 27)),
-    "eyes": tuple(range(36, 48)),
-    "nose": tuple(range(27, 36)),
-    "mouth": tuple(range(48, 68)),
-    "jaw": tuple(range(0, 17)),
-}
 
 #: Rigid head moves of :func:`simulated_head_motion`: (dx, dy in face widths, roll degrees, scale).
 DEFAULT_MOVES: tuple[tuple[float, float, float, float], ...] = (
@@ -76,43 +67,6 @@ DEFAULT_MOVES: tuple[tuple[float, float, float, float], ...] = (
     (0.0, 0.0, 15.0, 1.0),
     (-0.08, 0.05, -12.0, 0.85),
 )
-
-
-@dataclass(frozen=True)
-class SynthesisReportConfig:
-    """How much notebook 08 measures.
-
-    ``n_clips``: clips whose onset frames are occluded for the coverage numbers (None = every
-    clip, else evenly spaced over the clip table); ``seeds``: experiment seeds per clip (each
-    draws another design, colour and block position); ``gallery_seed``: the seed of the pictures.
-    """
-
-    n_clips: int | None = None
-    seeds: tuple[int, ...] = (0, 1, 2)
-    gallery_seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.n_clips is not None and self.n_clips < 1:
-            raise ValueError(f"n_clips must be >= 1 or None (every clip), got {self.n_clips}")
-        if not self.seeds:
-            raise ValueError("seeds must name at least one seed, e.g. (0,)")
-
-
-_REPORT_CONFIGS = {
-    "smoke": SynthesisReportConfig(n_clips=None, seeds=(0, 1)),
-    "quick": SynthesisReportConfig(n_clips=40, seeds=(0, 1, 2)),
-    "paper": SynthesisReportConfig(n_clips=None, seeds=(0, 1, 2)),
-}
-
-
-def report_config(profile: str) -> SynthesisReportConfig:
-    """The notebook's settings for a profile name ("smoke" | "quick" | "paper")."""
-    try:
-        return _REPORT_CONFIGS[profile]
-    except KeyError:
-        raise ValueError(
-            f"unknown profile {profile!r}; choose one of {tuple(_REPORT_CONFIGS)}"
-        ) from None
 
 
 @dataclass(frozen=True, eq=False)

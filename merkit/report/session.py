@@ -1,36 +1,50 @@
-"""What every notebook calls first and last: the data/profile banner and provenance-stamped tables.
+"""What every notebook calls first and last: the banner, and provenance-stamped tables and figures.
 
 Results are data first: :meth:`Report.save_table` writes ``reports/tables/<notebook>.csv`` and
 a ``.json`` beside it (values, profile, git SHA, data fingerprint, seeds, data source) before
-anything is rendered, and the tests assert on those files.
+anything is rendered, and the tests assert on those files. :meth:`Report.save_headline` writes
+the few numbers the index shows for the notebook, beside the published ones.
 
-Privacy: :meth:`Report.show_faces` is true only for the synthetic data set, or when the user
+The banner's departures from the papers are computed, not written by hand: the profile's
+fields that differ from the ``paper`` profile (:func:`merkit.config.departures`), limited to
+the sections the notebook uses, then the paper profile's own departures
+(:data:`merkit.paper.PAPER_PROFILE_DEPARTURES`).
+
+Privacy: :attr:`Report.show_faces` is true only for the synthetic data set, or when the user
 opts in with ``MERKIT_SHOW_FACES=1``; reports built from licensed data otherwise show flows,
 graphs and numbers, never face frames.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
+import math
 import os
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from merkit import paths
-from merkit.config import Profile, get_profile
-from merkit.data.source import DataSource, resolve
-from merkit.io import atomic_path, stable_hash, write_json
+from merkit.config import Profile, departures, get_profile
+from merkit.data import DataSource, data_fingerprint, resolve
+from merkit.io import atomic_path, write_json
+from merkit.paper import PAPER_PROFILE_DEPARTURES
+from merkit.report.index import write_headline
+from merkit.reproduce.tables import METRIC_NAMES, METRIC_ORDER
 
-METRIC_ORDER: tuple[str, ...] = ("war", "uar", "f1", "wf1", "au_f1", "au_f1_mean")
-METRIC_NAMES: dict[str, str] = {"war": "WAR", "uar": "UAR", "f1": "F1", "wf1": "WF1",
-                                "au_f1": "F1", "au_f1_mean": "Avg. F1"}
+__all__ = ["METRIC_NAMES", "METRIC_ORDER", "PUBLISHED_NOTE", "Report", "beside", "git_revision", "start"]
+
 PUBLISHED_NOTE = "published = the number printed in the paper (reference, not ours)"
+
+#: how epochs were fixed, stated in every report that trains
+EPOCHS_NOTE = ("epochs are fixed by the profile and the model after the last epoch is evaluated: "
+               "no model selection on a test fold or test subject")
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,45 +64,53 @@ def git_revision() -> str:
     return f"{sha}-dirty" if dirty else sha
 
 
-def data_fingerprint(df: pd.DataFrame) -> str:
-    """Hash of the clip table and each clip's frame names and sizes (cheap, content-aware)."""
-    rows = []
-    for row in df.itertuples(index=False):
-        frames = [(Path(f).name, Path(f).stat().st_size if Path(f).exists() else -1) for f in row.frames]
-        rows.append([row.subject, row.clip, row.onset, row.apex, row.offset, list(row.aus),
-                     row.objective_class, frames])
-    return stable_hash(rows)
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_fmt(v) for v in value) + ")"
+    return str(value)
 
 
 @dataclass
 class Report:
-    """A notebook's run: its name, profile, data source and where its results go."""
+    """A notebook's run: its name, profile, data source, the profile sections it uses."""
 
     name: str
     profile: Profile
     source: DataSource
+    sections: tuple[str, ...] | None = None
+    trains: bool = False
     started: float = field(default_factory=time.time)
     opt_in_faces: bool = False
+    headline: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    main_figure: str | None = None
 
     @property
     def show_faces(self) -> bool:
         """Face frames may be shown: synthetic data, or the user opted in."""
         return self.source.is_synthetic or self.opt_in_faces
 
+    def departures(self) -> list[str]:
+        """This notebook's departures from the papers, one line each (computed)."""
+        lines = [f"{k} = {_fmt(v)} (paper profile: {_fmt(p)})"
+                 for k, v, p in departures(self.profile, self.sections)]
+        return lines + list(PAPER_PROFILE_DEPARTURES)
+
     def banner_html(self) -> str:
         if self.source.is_synthetic:
             colour, title = "#fff3cd", "SYNTHETIC DATA: these numbers are NOT results on CASME II / SAMM"
         else:
             colour, title = "#d1e7dd", "Licensed data"
-        departures = "".join(f"<li>{html.escape(d)}</li>" for d in self.profile.departures)
-        departures = departures or "<li>none: the papers' settings</li>"
+        items = "".join(f"<li>{html.escape(d)}</li>" for d in self.departures())
+        epochs = f"{html.escape(EPOCHS_NOTE)}.<br>" if self.trains else ""
         return (
             f'<div style="background:{colour};border:1px solid #999;padding:8px 12px;margin:4px 0">'
             f"<b>{html.escape(title)}</b><br>"
             f"Data: {html.escape(self.source.label)}<br>"
             f"Profile: <b>{html.escape(self.profile.name)}</b> ({html.escape(self.profile.description)}); "
-            f"seeds {list(self.profile.seeds)}; code {git_revision()}<br>"
-            f"Departures from the papers:<ul style='margin:2px 0'>{departures}</ul>"
+            f"seeds {list(self.profile.seeds)}; code {git_revision()}<br>{epochs}"
+            f"Departures from the papers:<ul style='margin:2px 0'>{items}</ul>"
             f"{PUBLISHED_NOTE}.</div>"
         )
 
@@ -107,6 +129,7 @@ class Report:
             "synthetic": self.source.is_synthetic,
             "data_fingerprint": data_fingerprint(df) if df is not None else None,
             "seeds": list(self.profile.seeds),
+            "departures": self.departures(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
 
@@ -127,11 +150,41 @@ class Report:
         meta["values"] = table.to_dict(orient="records")
         write_json(out.with_suffix(".json"), meta)
 
-    def save_figure(self, fig: Any, stem: str) -> None:
-        """Save a matplotlib figure to ``figures/<name>-<stem>.png`` atomically (it still displays)."""
+    def save_figure(self, fig: Any, stem: str, *, main: bool = False) -> None:
+        """Save a matplotlib figure to ``figures/<name>-<stem>.png`` atomically (it still displays).
+
+        ``main=True`` marks it as the report's main figure (the index shows its thumbnail).
+        """
         out = paths.figures_dir() / f"{self.name}-{stem}.png"
         with atomic_path(out, suffix=".png") as tmp:
             fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+        if main:
+            self.main_figure = f"figures/{out.name}"
+            self._write_headline()
+
+    def save_headline(self, table: pd.DataFrame, *, label: str | Sequence[str] = "label",
+                      where: dict[str, Any] | None = None) -> None:
+        """The index's headline numbers: the rows of ``table`` (long form, ``ours`` /
+        ``published`` columns) matching ``where``, labelled by the ``label`` column(s)."""
+        sub = table
+        for k, v in (where or {}).items():
+            sub = sub[sub[k].isin(v) if isinstance(v, (list, tuple)) else sub[k] == v]
+        cols = [label] if isinstance(label, str) else list(label)
+
+        def num(value: Any) -> float | None:
+            return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+        self.headline = [
+            {"label": " ".join(str(getattr(r, c)) for c in cols),
+             "ours": num(getattr(r, "ours", None)), "std": num(getattr(r, "std", None)),
+             "ci_low": num(getattr(r, "ci_low", None)), "ci_high": num(getattr(r, "ci_high", None)),
+             "published": num(getattr(r, "published", None))}
+            for r in sub.itertuples()
+        ]
+        self._write_headline()
+
+    def _write_headline(self) -> None:
+        write_headline(self.name, self.headline, self.main_figure)
 
 
 def beside(
@@ -163,7 +216,7 @@ def beside(
     wide = wide.reindex(columns=[(c, v) for c in order for v in (ours, published)])
     rows = list(dict.fromkeys(table[index] if isinstance(index, str) else map(tuple, table[index].to_numpy())))
     wide = wide.reindex(rows)
-    wide = wide.rename(columns=METRIC_NAMES, level=0)
+    wide = wide.rename(columns=dict(METRIC_NAMES), level=0)
     if digits is not None:
         wide = wide.map(lambda v: "" if pd.isna(v) else (f"{v:.{digits}f}" if isinstance(v, float) else v))
     return wide
@@ -175,22 +228,26 @@ def start(
     data: str = "auto",
     *,
     needs_data: bool = True,
+    sections: Sequence[str] | None = None,
+    trains: bool = False,
     show: bool = True,
 ) -> Report:
     """Begin a notebook: resolve the profile and data source, show the banner.
 
     ``data`` overrides the profile's data source (``"auto"``, ``"synthetic"``, ``"real"``).
     ``needs_data=False`` (notebooks that read no clips) skips generating the synthetic set.
+    ``sections``: the profile sections the notebook uses (its banner lists departures there
+    only); ``trains``: the notebook trains models (its banner says how epochs were fixed).
     """
     prof = get_profile(profile)
     if data != "auto":
-        import dataclasses
-
         prof = dataclasses.replace(prof, data=dataclasses.replace(prof.data, source=data))
     report = Report(
         name=name,
         profile=prof,
         source=resolve(prof.data, generate=needs_data),
+        sections=tuple(sections) if sections is not None else None,
+        trains=trains,
         opt_in_faces=os.environ.get("MERKIT_SHOW_FACES", "") == "1",
     )
     if show:

@@ -15,13 +15,16 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import dataclasses
+
     import numpy as np
 
-    from merkit import report
-    from merkit.reproduce import augcn
+    from merkit.config import PROFILES, get_profile
+    from merkit.data import DataConfig, resolve
+    from merkit.reproduce import augcn, tables
 
     parser = argparse.ArgumentParser(prog="python -m merkit.reproduce", description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="quick", choices=("smoke", "quick", "paper"))
+    parser.add_argument("--profile", default="quick", choices=PROFILES)
     parser.add_argument("--data", default="auto", choices=("auto", "synthetic", "real"))
     parser.add_argument("--method", default="mer_augcn", choices=sorted(augcn.METHODS))
     parser.add_argument("--protocol", default="ablation", choices=("ablation", "hde", "cde", "au"))
@@ -30,34 +33,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    rep = report.start(f"cli-{args.method}-{args.protocol}", args.profile, args.data, show=False)
+    profile = get_profile(args.profile)
     if args.seeds:
-        import dataclasses
-
-        rep.profile = dataclasses.replace(rep.profile, seeds=tuple(args.seeds))
-    print(rep.source.label)
-    print(f"profile {rep.profile.name}: seeds {list(rep.profile.seeds)}, {rep.profile.experiment.train}")
-    ws = augcn.workspace(rep, au_task=args.protocol == "au")
-    v = augcn.variant_for(rep, args.method, au_task=args.protocol == "au")
-    size = v.model.resolved_input_size
+        profile = dataclasses.replace(profile, seeds=tuple(args.seeds))
+    data: DataConfig = profile.data if args.data == "auto" else dataclasses.replace(profile.data, source=args.data)
+    source = resolve(data)
+    print(source.label)
+    au_task = args.protocol == "au"
+    recipe = augcn.recipe(profile, args.method, au_task=au_task)
+    print(f"profile {profile.name}: seeds {list(recipe.seeds)}, {recipe.train}, input {recipe.input_size}px")
+    ws = augcn.workspace(source, au_task=au_task)
     t0 = time.perf_counter()
-    train_rows = np.unique(np.concatenate([f.train for f in augcn.folds_for(ws, args.protocol)]))
-    fs = ws.flowset(size, train_rows if augcn.METHODS[args.method][1] else np.array([], np.int64))
+    folds = tables.folds(ws, args.protocol, recipe.protocol)
+    train_rows = np.unique(np.concatenate([f.train for f in folds]))
+    fs = ws.flowset(recipe.flows, train_rows if recipe.augment else np.array([], np.int64))
     t_flows = time.perf_counter() - t0
-    print(f"flows: {len(fs)} samples of {len(ws.df)} clips at {size}x{size} in {t_flows:.0f} s "
-          f"({int(fs.stats.get('computed', 0))} clips computed, {int(fs.stats.get('cached', 0))} cached)")
+    print(f"flows: {len(fs)} samples of {len(ws.df)} clips at {recipe.input_size}x{recipe.input_size} in "
+          f"{t_flows:.0f} s ({int(fs.stats.get('computed', 0))} clips computed, "
+          f"{int(fs.stats.get('cached', 0))} cached)")
     t0 = time.perf_counter()
-    if args.protocol == "au":
-        table, _ = augcn.au_table(ws)
+    if au_task:
+        table, _ = augcn.au_table(ws, profile)
     else:
-        results = augcn.run_method(ws, args.method, args.protocol)
+        results = augcn.run_method(ws, profile, args.method, args.protocol)
         pooled = args.protocol == "cde"
         metrics = ("f1", "wf1") if pooled else ("war", "uar")
         if args.protocol in ("hde", "cde"):
             table_id = "augcn.table6"
         else:  # the ablation table that has this row (Table III, IV or V)
             table_id = next((tid for tid, rows in augcn.ABLATIONS.values() if args.method in rows), "augcn.table3")
-        table = augcn.score_table(results, table_id, metrics=metrics, pooled_over_folds=pooled, fold_label="loso")
+        table = tables.score(results, table_id, metrics=metrics, pooled_over_folds=pooled, fold_label="loso")
         for r in results:
             print(f"run {r.info['fold']} seed {r.info['seed']}: {r.info.get('train_samples')} training samples, "
                   f"{r.seconds:.0f} s, {r.info.get('samples_per_second', float('nan')):.0f} samples/s")

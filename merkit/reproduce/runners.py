@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from merkit.experiments import RunResult, RunSpec
+from merkit.facs import MEGC_CLASSES
 
 IGNORE = -100  # class label of clips outside I–V (AU task): ignored by the CE term
 
@@ -50,7 +51,28 @@ class FlowData:
         return np.array([by_clip[c] for c in clips], dtype=np.int64)
 
 
-def class_targets(labels: np.ndarray, n_classes: int = 5) -> np.ndarray:
+@dataclass(frozen=True)
+class ModelBuilder:
+    """Picklable ``seed -> nn.Module``: a registered model with its typed config and input size.
+
+    ``weights``: an optional local state_dict file (random initialisation otherwise).
+    """
+
+    model: str
+    config: Any
+    input_size: int
+    weights: str | None = None
+
+    def __call__(self, seed: int) -> Any:
+        import torch
+
+        from merkit.models import create_model
+
+        torch.manual_seed(seed)
+        return create_model(self.model, self.config, input_size=self.input_size, weights=self.weights)
+
+
+def class_targets(labels: np.ndarray, n_classes: int = len(MEGC_CLASSES)) -> np.ndarray:
     """1..C -> 0..C-1; other classes -> :data:`IGNORE`."""
     y = np.asarray(labels, dtype=np.int64) - 1
     return np.where((y >= 0) & (y < n_classes), y, IGNORE)
@@ -60,20 +82,19 @@ def class_targets(labels: np.ndarray, n_classes: int = 5) -> np.ndarray:
 class DeepRunner:
     """Train a flow network and predict.
 
-    ``build(seed) -> nn.Module``; ``loss_factory() -> loss_fn(output, y, au)`` for
-    :func:`merkit.train.fit`; ``task``: ``"classify"`` (objective classes I–V) or ``"au"``
+    ``build(seed) -> nn.Module``; ``objective(output, y, au) -> (loss, parts)``, a loss adapter
+    of :mod:`merkit.losses`, for :func:`merkit.train.fit`; ``task``: ``"classify"`` (objective classes I–V) or ``"au"``
     (AU detection: the result's ``y_true``/``y_pred`` are (n, len(au_columns)) 0/1 and
     ``scores`` the probabilities, thresholded at 0.5).
     """
 
     data: FlowData
     build: Callable[[int], Any]
-    loss_factory: Callable[[], Any]
+    objective: Callable[..., Any]
     train: Any  # merkit.train.TrainConfig
     augment: bool = True
     task: Literal["classify", "au"] = "classify"
     au_columns: tuple[int, ...] = ()
-    outputs: Callable[[Any], Any] | None = None
     keep: tuple[str, ...] = ()  # model outputs stored per test clip, e.g. ("alpha",) for RRRN
 
     def __call__(self, spec: RunSpec) -> RunResult:
@@ -89,13 +110,11 @@ class DeepRunner:
         y = torch.from_numpy(class_targets(self.data.labels[self.data.clip[train_idx]]))
         au = torch.from_numpy(self.data.aus[self.data.clip[train_idx]].astype(np.float32))
         history = tr.fit(model, x, y, au if au.shape[1] else None, self.train, seed=spec.seed,
-                         loss_fn=self.loss_factory())
-        outputs_fn = self.outputs or tr.default_outputs
-        probs, au_probs, extras = tr.predict(model, torch.from_numpy(self.data.x[test_idx]), self.train,
-                                             outputs_fn=outputs_fn)
+                         loss_fn=self.objective)
+        probs, au_probs, extras = tr.predict(model, torch.from_numpy(self.data.x[test_idx]), self.train)
         test = np.asarray(spec.test, dtype=np.int64)
         info = {"train_samples": int(len(train_idx)), "samples_per_second": history.samples_per_second}
-        extra_arrays = _stack_extras(extras, self.keep)
+        extra_arrays = {k: extras[k] for k in self.keep if k in extras}
         if self.task == "au":
             if au_probs is None:
                 raise ValueError(f"{spec.method}: the AU task needs a model with AU detectors")
@@ -109,12 +128,6 @@ class DeepRunner:
         if au_probs is not None:
             extra_arrays["au_probs"] = au_probs
         return RunResult("", info, test, y_true, y_pred, probs, history.epochs, extras=extra_arrays)
-
-
-def _stack_extras(extras: list[dict[str, np.ndarray]], keep: tuple[str, ...]) -> dict[str, np.ndarray]:
-    if not extras:
-        return {}
-    return {k: np.concatenate([e[k] for e in extras]) for k in keep if k in extras[0]}
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,7 +152,7 @@ class SVMRunner:
             self.features[train], self.labels[train], self.groups[train], self.features[test],
             seed=spec.seed, config=self.svm,
         )
-        n_classes = 5
+        n_classes = len(MEGC_CLASSES)
         scores = np.zeros((len(test), n_classes))
         scores[np.arange(len(test)), np.clip(np.asarray(y_pred) - 1, 0, n_classes - 1)] = 1.0
         return RunResult("", {"C": float(chosen_c)}, test, self.labels[test], np.asarray(y_pred), scores)

@@ -1,54 +1,33 @@
-"""The high-level steps the notebooks call: clips -> flows -> summaries.
+"""Notebook 02's steps: the clip table beside Table II, flows, examples, the augmentation grid.
 
-Each function takes the notebook's :class:`merkit.report.Report` (profile + data source), so a
-notebook stays a parameters cell and a few calls. Lower layers (data, preprocess, models,
-experiments) never import this module.
+The notebook passes its profile and data source; nothing here is cached beyond the flows
+(which the preprocessing cache holds).
 """
 
 from __future__ import annotations
-
-import dataclasses
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from merkit import paper
-from merkit.facs import ROMAN
+from merkit.config import Profile
+from merkit.data import get_dataset
+from merkit.facs import MEGC_CLASSES, ROMAN
 from merkit.preprocess import augment
-from merkit.preprocess.flow import pair_flow, to_gray
-from merkit.preprocess.pipeline import FlowSet, PreprocessConfig, build_flowset, read_frame
-from merkit.report import Report
-
-MEGC_CLASSES: tuple[int, ...] = (1, 2, 3, 4, 5)
-
-
-def load_clips(rep: Report, classes: Sequence[int] | None = MEGC_CLASSES) -> pd.DataFrame:
-    """The clip table of the report's data source (``classes=None``: every class, the AU task)."""
-    return rep.source.load(tuple(classes) if classes is not None else None)
+from merkit.preprocess.flow import pair_flow
+from merkit.preprocess.frames import read_frame, to_gray
+from merkit.preprocess.pipeline import FlowSet, PreprocessConfig, build_flowset
+from merkit.reproduce.tables import with_out_size
 
 
-def preprocess_config(rep: Report, *, out_size: int | None = None) -> PreprocessConfig:
-    """The profile's preprocessing, optionally with another output size (28 / 112 / 224)."""
-    cfg = rep.profile.preprocess
-    if out_size is not None and out_size != cfg.flow.out_size:
-        cfg = dataclasses.replace(cfg, flow=dataclasses.replace(cfg.flow, out_size=out_size))
-    return cfg
+def flow_config(profile: Profile) -> PreprocessConfig:
+    """The preprocessing of the MER-auGCN rows (the profile's flows at its ``augcn.input_size``)."""
+    return with_out_size(profile.preprocess, profile.augcn.input_size)
 
 
-def build_flows(
-    rep: Report,
-    df: pd.DataFrame,
-    *,
-    out_size: int | None = None,
-    occlusion: object | None = None,
-    augment: bool = True,
-    progress: bool = True,
-) -> FlowSet:
-    """Flows of every clip: all augmented pairs (test folds take ``subset(original_only=True)``),
-    or only the original onset->apex pair with ``augment=False``."""
-    cfg = preprocess_config(rep, out_size=out_size)
-    return build_flowset(df, cfg, train_mask=augment, occlusion=occlusion, progress=progress)
+def clip_flows(df: pd.DataFrame, profile: Profile, *, augment: bool = True, progress: bool = True) -> FlowSet:
+    """Flows of every clip of ``df``: all augmented pairs, or only the original onset->apex pair."""
+    return build_flowset(df, flow_config(profile), train_mask=augment, progress=progress)
 
 
 def class_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -61,7 +40,8 @@ def class_table(df: pd.DataFrame) -> pd.DataFrame:
     ours = ours.rename(columns={c: ROMAN[c] for c in MEGC_CLASSES})
     published = paper.table("augcn.table2").wide()
     rows = []
-    for dataset, label in (("casme2", "CASME II"), ("samm", "SAMM"), ("composite", "Composite")):
+    named = [(d, get_dataset(d).label) for d in sorted(df["dataset"].unique())]
+    for dataset, label in [*named, ("composite", "Composite")]:
         ours_row = ours.loc[dataset] if dataset in ours.index else pd.Series(0, index=ours.columns)
         pub_row = _published_row(published, label)
         for column in ours.columns:

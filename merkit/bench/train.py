@@ -1,37 +1,54 @@
-"""Training-throughput benchmarks of the MER-auGCN variants (``make bench`` -> ``train``).
+"""``train`` benchmark: MER-auGCN training throughput, Eq. 1 batched vs the paper's K modules.
 
-``bench_train_throughput`` times full training steps (forward, Eq. 6 joint loss, backward,
-Adam step with the paper's hyper-parameters) on random flow tensors of the variant's input
-size, so it measures the model and the optimiser only (no data loading).
+``python -m merkit.bench train`` times full training steps (forward, Eq. 6 joint loss,
+backward, Adam step with the paper's hyper-parameters) on random flow tensors, so it measures
+the model and the optimiser only (no data loading).
 
-``compare_au_heads`` answers "what does batching Eq. 1 buy?": it trains, interleaved on the
+:func:`compare_au_heads` answers "what does batching Eq. 1 buy?": it trains, interleaved on the
 same data, (a) merkit's model, whose K attention layers (Eq. 1) are one ``Linear(d, K d)`` and
 whose K AU-detector MLPs are one batched ``einsum``; (b) its *loop twin*, the same model with
 the same weights but the naive transcription of the paper, K separate ``nn.Linear(d, d)`` and
 K separate ``nn.Sequential`` MLPs run in a Python loop (:class:`LoopAUAttention`,
 :class:`LoopAUDetectors`); (c) the plain backbone + FC classifier for context. The twin's
 outputs are checked against the batched model's before timing.
+:func:`bench_train_throughput` times one variant alone.
 
-Command line: ``python -m merkit.models.bench --variant mer_augcn --threads 2``.
+The flow side is an explicit argument (``input_size``); left out, the benchmark picks the
+paper's size for the variant's backbone (:data:`merkit.models.PAPER_INPUT_SIZE`: 28 for
+Dual-Inception, 112 for ResNet18) and reports it.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from merkit.bench.common import device_name, machine_line, print_table, ratio_line
 from merkit.losses import joint_loss
-from merkit.models.mer_augcn import AUAttention, AUDetectors, MERAuGCN, Variant, variant
+from merkit.models.mer_augcn import (
+    PAPER_INPUT_SIZE,
+    AUAttention,
+    AUDetectors,
+    MERAuGCN,
+    Variant,
+    variant,
+)
+from merkit.models.output import ModelOutput
+from merkit.train import resolve_device
 
 AUHeads = Literal["batched", "loop"]
+
+QUICK: Mapping[str, Any] = {
+    "batch_size": 4, "steps": 1, "rounds": 1, "warmup": 0, "feature_dim": 32,
+}  # fmt: skip
+"""``--quick`` sizes."""
 
 
 # --- the naive transcription of Eq. 1 and the AU detectors (the benchmark's baseline) ----------
@@ -128,43 +145,30 @@ def loop_twin(model: MERAuGCN) -> MERAuGCN:
 # --- timing helpers ----------------------------------------------------------------------------
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; otherwise ``torch.device(device)``."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but torch.cuda.is_available() is False")
-    return dev
-
-
-def device_name(dev: torch.device) -> str:
-    """Human-readable device name (GPU model, or the CPU model from /proc/cpuinfo)."""
-    if dev.type == "cuda":
-        return torch.cuda.get_device_name(dev)
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "cpu"
-
-
 def _sync(dev: torch.device) -> None:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
 
 
+def _size(v: Variant, input_size: int | None) -> int:
+    """``input_size``, or the paper's flow side for the variant's backbone (28 / 112)."""
+    return input_size if input_size is not None else PAPER_INPUT_SIZE[v.model.backbone]
+
+
+def _joint_loss(
+    out: ModelOutput, labels: torch.Tensor, targets: torch.Tensor, v: Variant
+) -> torch.Tensor:
+    probs = out.au_probs if out.au_probs is not None else out.logits.new_zeros(len(labels), 0)
+    return joint_loss(out.logits, labels, probs, targets, v.loss).total
+
+
 def _train_step(
     model: MERAuGCN, v: Variant, batch_size: int, dev: torch.device, seed: int
 ) -> Callable[[], None]:
-    """One Adam training step on a fixed random batch: flow ``(B, 2, S, S)``, class labels
-    ``(B,)`` and AU targets ``(B, K)`` (30 % positives); paper hyper-parameters (lr 5e-4)."""
-    size = v.model.resolved_input_size
+    """One Adam training step on a fixed random batch: flow ``(B, 2, S, S)`` (S =
+    ``model.input_size``), class labels ``(B,)`` and AU targets ``(B, K)`` (30 % positives);
+    paper hyper-parameters (lr 5e-4)."""
+    size = model.input_size
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=5e-4, betas=(0.9, 0.999), eps=1e-8)
     flow = torch.randn(batch_size, 2, size, size, generator=gen).to(dev)
@@ -174,8 +178,7 @@ def _train_step(
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        logits, probs = model(flow)
-        joint_loss(logits, labels, probs, targets, v.loss).total.backward()
+        _joint_loss(model(flow), labels, targets, v).backward()
         opt.step()
 
     return step
@@ -212,11 +215,12 @@ def bench_train_throughput(
     au_heads: AUHeads = "batched",
     **model_overrides: Any,
 ) -> dict[str, Any]:
-    """Samples per second of training steps for a :func:`table_variants` entry.
+    """Samples per second of training steps for a :func:`~merkit.models.table_variants` entry.
 
     ``threads`` sets ``torch.set_num_threads`` for the measurement (restored afterwards;
     None keeps the current setting). ``warmup`` steps are run first and not timed.
-    ``model_overrides`` replace ``MERAuGCNConfig`` fields (e.g. ``feature_dim=256``).
+    ``model_overrides`` replace ``MERAuGCNConfig`` fields (e.g. ``feature_dim=256``);
+    ``input_size`` is the flow side (default: the paper's for the backbone).
     ``au_heads="loop"`` times the :func:`loop_twin` (per-AU modules in a Python loop) instead.
     ``device`` may be ``"auto"``. Returns ``{"variant", "device", "threads", "batch_size",
     "input_size", "steps", "seconds", "samples_per_s", "params", "overrides", "au_heads"}``.
@@ -225,16 +229,15 @@ def bench_train_throughput(
         raise ValueError(f"steps and batch_size must be positive, got {steps}, {batch_size}")
     if au_heads not in ("batched", "loop"):
         raise ValueError(f"au_heads must be 'batched' or 'loop', got {au_heads!r}")
-    if input_size is not None:
-        model_overrides["input_size"] = input_size
     v = variant(variant_name, **model_overrides)
+    size = _size(v, input_size)
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
         dev = resolve_device(device)
         torch.manual_seed(seed)
-        model = MERAuGCN(v.model).to(dev)
+        model = MERAuGCN(v.model, input_size=size).to(dev)
         if au_heads == "loop":
             model = loop_twin(model)
         step = _train_step(model, v, batch_size, dev, seed)
@@ -253,7 +256,7 @@ def bench_train_throughput(
         "device": str(dev),
         "threads": threads if threads is not None else old_threads,
         "batch_size": batch_size,
-        "input_size": v.model.resolved_input_size,
+        "input_size": size,
         "steps": steps,
         "seconds": seconds,
         "samples_per_s": steps * batch_size / seconds,
@@ -272,6 +275,7 @@ def compare_au_heads(
     rounds: int = 3,
     threads: int | None = None,
     device: str = "auto",
+    input_size: int | None = None,
     seed: int = 0,
     backbone: bool = True,
     **model_overrides: Any,
@@ -285,9 +289,10 @@ def compare_au_heads(
     timing, both give the same logits and AU probabilities on the batch (checked, max abs
     difference returned as ``max_abs_diff``). ``backbone=True`` also times the plain backbone
     + FC classifier (Table III's "Dual-Inception" for the default variant) with the same
-    ``model_overrides``. The AU module alone (attention + detectors, forward + backward on a
-    fixed ``z``, no optimiser) is timed the same way for both, as ``heads_samples_per_s``.
-    ``threads`` None keeps torch's setting.
+    ``feature_dim`` and ``input_size``. The AU module alone (attention + detectors, forward +
+    backward on a fixed ``z``, no optimiser) is timed the same way for both, as
+    ``heads_samples_per_s``. ``threads`` None keeps torch's setting; ``input_size`` None
+    means the paper's flow side for the backbone.
 
     Returns ``{"variant", "device", "device_name", "threads", "batch_size", "input_size",
     "feature_dim", "num_aus", "rounds", "steps", "samples_per_s": {name: rate}, "params":
@@ -303,29 +308,30 @@ def compare_au_heads(
     v = variant(variant_name, **model_overrides)
     if not v.model.au_detection:
         raise ValueError(f"variant {variant_name!r} has no AU module; pick e.g. 'mer_augcn'")
+    size = _size(v, input_size)
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
         dev = resolve_device(device)
         torch.manual_seed(seed)
-        batched = MERAuGCN(v.model).to(dev)
+        batched = MERAuGCN(v.model, input_size=size).to(dev)
         loop = loop_twin(batched)
         gen = torch.Generator().manual_seed(seed + 1)
-        size = v.model.resolved_input_size
         probe = torch.randn(min(batch_size, 8), 2, size, size, generator=gen).to(dev)
         with torch.no_grad():
             a, b = batched(probe), loop(probe)
-        diff = max(float((x - y).abs().max()) for x, y in zip(a, b, strict=True))
-        if not all(torch.allclose(x, y, rtol=1e-4, atol=1e-5) for x, y in zip(a, b, strict=True)):
+        pairs = [(a.logits, b.logits), (a.au_probs, b.au_probs)]
+        diff = max(float((x - y).abs().max()) for x, y in pairs)
+        if not all(torch.allclose(x, y, rtol=1e-4, atol=1e-5) for x, y in pairs):
             raise AssertionError(f"loop twin differs from the batched model (max |diff| {diff})")
         models: dict[str, tuple[MERAuGCN, Variant]] = {"batched": (batched, v), "loop": (loop, v)}
         if backbone:
             plain_name = "dual_inception" if v.model.backbone == "dual_inception" else "resnet18"
-            keep = {k: x for k, x in model_overrides.items() if k in ("feature_dim", "input_size")}
+            keep = {k: x for k, x in model_overrides.items() if k == "feature_dim"}
             pv = variant(plain_name, **keep)
             torch.manual_seed(seed)
-            models["backbone"] = (MERAuGCN(pv.model).to(dev), pv)
+            models["backbone"] = (MERAuGCN(pv.model, input_size=size).to(dev), pv)
         steppers = {
             name: _train_step(m, mv, batch_size, dev, seed) for name, (m, mv) in models.items()
         }
@@ -369,30 +375,109 @@ def compare_au_heads(
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", action="append", help="table_variants() name (repeatable)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    parser.add_argument("--au-heads", choices=("batched", "loop"), default="batched")
-    parser.add_argument("--feature-dim", type=int, default=None, help="override d (1024)")
-    args = parser.parse_args(argv)
-    for name in args.variant or ["mer_augcn"]:
-        result = bench_train_throughput(
-            name,
+# --- the benchmark module contract (merkit.bench.common) ---------------------------------------
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``train`` benchmark's options."""
+    parser.add_argument(
+        "--variant", default="mer_augcn", help="table_variants() name with the AU module"
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="samples per step (paper: 64)")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per model and round")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds (median reported)"
+    )
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps per model first")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
+    )
+    parser.add_argument(
+        "--device",
+        nargs="+",
+        default=["auto"],
+        help="cpu, cuda, or auto (= cpu, and cuda too when available)",
+    )
+    parser.add_argument("--feature-dim", type=int, default=None, help="override d (paper: 1024)")
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        default=None,
+        help="flow side (default: the paper's for the backbone, 28 for Dual-Inception)",
+    )
+
+
+def devices(requested: Sequence[str]) -> list[str]:
+    """``--device`` values -> distinct device names (``auto``: cpu, plus cuda when available)."""
+    out: list[str] = []
+    for dev in requested:
+        names = ["cpu", "cuda"] if dev == "auto" and torch.cuda.is_available() else [dev]
+        out += [("cpu" if n == "auto" else n) for n in names if n not in out]
+    return out
+
+
+def run(args: argparse.Namespace) -> dict:
+    """MER-auGCN training samples/s: Eq. 1 batched as one Linear(d, K*d) vs K modules in a loop.
+
+    One training step = forward, Eq. 6 joint loss, backward, Adam step (lr 5e-4) on a fixed
+    random batch of flows, so data loading is excluded. The loop twin holds the same weights
+    (outputs checked equal first); the plain backbone + FC classifier is timed for context.
+    """
+    overrides = {"feature_dim": args.feature_dim} if args.feature_dim else {}
+    print("== train benchmark: training throughput (forward + Eq. 6 loss + backward + Adam) ==")
+    results: dict[str, Any] = {}
+    for dev in devices(args.device):
+        r = compare_au_heads(
+            args.variant,
             batch_size=args.batch_size,
             steps=args.steps,
             warmup=args.warmup,
+            rounds=args.rounds,
             threads=args.threads,
-            device=args.device,
-            au_heads=args.au_heads,
-            **({"feature_dim": args.feature_dim} if args.feature_dim else {}),
+            device=dev,
+            input_size=args.input_size,
+            **overrides,
         )
-        print(json.dumps(result))
-
-
-if __name__ == "__main__":
-    main()
+        print(machine_line(r["device"], r["device_name"]))
+        print(
+            f"{args.variant}: {r['input_size']}x{r['input_size']} flows, d={r['feature_dim']}, "
+            f"K={r['num_aus']} AUs, batch {r['batch_size']}, {r['threads']} torch threads; "
+            f"median of {r['rounds']} interleaved rounds x {r['steps']} steps"
+        )
+        sps, params, loop = r["samples_per_s"], r["params"], r["samples_per_s"]["loop"]
+        rows = [
+            ["MER-auGCN, batched: one Linear(d, K*d) + batched MLPs", params["batched"],
+             sps["batched"], sps["batched"] / loop],
+            ["MER-auGCN, K Linear(d, d) + K MLPs in a Python loop", params["loop"],
+             loop, 1.0],
+        ]  # fmt: skip
+        if "backbone" in sps:
+            rows.append(["plain backbone + FC (no AU module)", params["backbone"],
+                         sps["backbone"], sps["backbone"] / loop])  # fmt: skip
+        heads = r["heads_samples_per_s"]
+        rows += [
+            ["  AU module alone (fwd + bwd), batched", "", heads["batched"], r["heads_ratio"]],
+            ["  AU module alone (fwd + bwd), loop", "", heads["loop"], 1.0],
+        ]
+        print_table(
+            ["model", "params", "samples/s", "vs loop"],
+            [
+                [name, f"{n:,}" if n != "" else "", f"{s:.1f}", f"{q:.2f}x"]
+                for name, n, s, q in rows
+            ],
+        )
+        print(f"  (loop twin vs batched model outputs: max |diff| {r['max_abs_diff']:.1e})")
+        results[r["device"]] = r
+    primary = "cuda" if "cuda" in results else next(iter(results))
+    others = ", ".join(f"{d}: {results[d]['ratio']:.2f}x" for d in results if d != primary)
+    results["ratio"] = float(results[primary]["ratio"])
+    results["alternative"] = "K per-AU Linear/MLP modules in a Python loop"
+    print(
+        ratio_line(
+            results["ratio"],
+            f"{results['alternative']} (training step on {primary}"
+            + (f"; {others}" if others else "")
+            + ")",
+        )
+    )
+    return results

@@ -1,29 +1,58 @@
-"""Seconds per clip of each handcrafted descriptor (``make bench``).
+"""``features`` benchmark: seconds per clip of each handcrafted descriptor; LBP-TOP vs skimage.
 
-``bench_descriptors()`` times every descriptor of :data:`merkit.features.DESCRIPTORS` with its
-default (or given) config on one synthetic clip: a smooth random volume ``(length, size,
+:func:`bench_descriptors` times every descriptor of :data:`merkit.features.DESCRIPTORS` with
+its default (or given) config on one synthetic clip: a smooth random volume ``(length, size,
 size)`` with a moving blob (so gradients and codes are not degenerate) and, for HOOF, a smooth
-random flow ``(size, size, 2)``. Volume loading and TV-L1 flow are not included (they are
-timed by the preprocessing benchmarks); the temporal resampling of a 40-frame clip is, as
-``"resample"``.
+random flow ``(size, size, 2)``. Volume loading and TV-L1 flow are not included (the ``flow``
+benchmark times those); the temporal resampling of a 40-frame clip is, as ``"resample"``.
 
-``compare_lbp_top()`` times merkit's vectorised LBP-TOP against :func:`lbp_top_per_slice`, the
-obvious implementation (``skimage.feature.local_binary_pattern`` on every XY, XT and YT slice,
-then a histogram per block), and checks that both give the same descriptor.
+:func:`compare_lbp_top` times merkit's vectorised LBP-TOP against :func:`lbp_top_per_slice`,
+the obvious implementation (``skimage.feature.local_binary_pattern`` on every XY, XT and YT
+slice, then a histogram per block), and checks that both give the same descriptor.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
-import time
 import warnings
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
+from merkit.bench.common import best_of, machine_line, ms, print_table, ratio_line
 from merkit.features import DESCRIPTORS, FLOW_DESCRIPTORS, DescriptorConfig, extract
 from merkit.features.lbptop import LBPTOPConfig, n_lbp_bins
 from merkit.features.volume import VolumeConfig, resample_time
+
+
+def volume_spec(text: str) -> VolumeConfig:
+    """``"10x64"`` -> ``VolumeConfig(length=10, size=64)`` (the ``--volumes`` type)."""
+    try:
+        length, size = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"volume {text!r}: use FRAMESxSIZE, e.g. 10x64") from None
+    return VolumeConfig(length=length, size=size)
+
+
+QUICK: Mapping[str, Any] = {"volumes": [volume_spec("6x16")], "repeats": 1}
+"""``--quick`` sizes."""
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``features`` benchmark's options."""
+    parser.add_argument(
+        "--volumes",
+        type=volume_spec,
+        nargs="+",
+        default=[volume_spec("10x64"), volume_spec("20x128")],
+        help="clip volumes FRAMESxSIZE (default: 10x64 = VolumeConfig's, and 20x128)",
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="best of this many timings")
+
+
+# --- inputs --------------------------------------------------------------------------------------
 
 
 def synthetic_clip(length: int = 10, size: int = 64, seed: int = 0) -> np.ndarray:
@@ -47,14 +76,7 @@ def synthetic_flow(size: int = 64, seed: int = 0) -> np.ndarray:
     return np.kron(coarse, np.ones((8, 8, 1)))[:size, :size].astype(np.float32)
 
 
-def _time(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up (imports, lookup tables)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+# --- timings -------------------------------------------------------------------------------------
 
 
 def bench_descriptors(
@@ -74,11 +96,13 @@ def bench_descriptors(
     flow = synthetic_flow(volume.size, seed)
     raw = synthetic_clip(40, volume.size, seed)
     results = {
-        "resample": _time(lambda: resample_time(raw, volume.length, volume.interpolation), repeats)
+        "resample": best_of(
+            lambda: resample_time(raw, volume.length, volume.interpolation), repeats
+        )
     }
     for name, cfg in configs.items():
         x = flow if name in FLOW_DESCRIPTORS else clip
-        results[name] = _time(lambda cfg=cfg, x=x: extract(cfg, x), repeats)
+        results[name] = best_of(lambda cfg=cfg, x=x: extract(cfg, x), repeats)
     if print_fn is not None:
         print_fn(
             f"handcrafted descriptors, seconds per clip (best of {repeats}), volume "
@@ -167,12 +191,53 @@ def compare_lbp_top(
             f"lbp_top and the per-slice scikit-image loop disagree on a {clip.shape} clip "
             f"(max |diff| {np.abs(ours - theirs).max() if ours.shape == theirs.shape else 'shape'})"
         )
-    merkit_s = _time(lambda: config.extract(clip), repeats)
-    per_slice_s = _time(lambda: lbp_top_per_slice(clip, config), repeats)
+    merkit_s = best_of(lambda: config.extract(clip), repeats)
+    per_slice_s = best_of(lambda: lbp_top_per_slice(clip, config), repeats)
     return {"merkit_s": merkit_s, "per_slice_s": per_slice_s, "ratio": per_slice_s / merkit_s}
 
 
-if __name__ == "__main__":  # python -m merkit.features.bench
-    bench_descriptors()
-    bench_descriptors(VolumeConfig(length=20, size=128))
-    print(compare_lbp_top())
+# --- the benchmark -------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Seconds per clip of LBP-TOP, LBP-SIP, 3DHOG, HOOF; vectorised LBP-TOP vs per-slice skimage.
+
+    Descriptors run on a synthetic clip (smooth texture + moving blob; HOOF on a smooth random
+    flow) with their default configs; best of ``--repeats``. The LBP-TOP alternative calls
+    ``skimage.feature.local_binary_pattern`` on every XY, XT and YT slice and histograms each
+    block; both descriptors are checked identical before timing.
+    """
+    print("== features benchmark: handcrafted descriptors, seconds per clip ==")
+    print(machine_line())
+    vols = list(args.volumes)
+    times = [bench_descriptors(v, repeats=args.repeats, print_fn=None) for v in vols]
+    labels = [f"T={v.length} {v.size}x{v.size}" for v in vols]
+    print(f"ms per clip (best of {args.repeats}; 'resample' = 40 -> T frames, linear):")
+    print_table(
+        ["descriptor", "features", *labels],
+        [
+            [name, "" if name == "resample" else DESCRIPTORS[name]().n_features,
+             *[ms(t[name]) for t in times]]
+            for name in times[0]
+        ],
+    )  # fmt: skip
+    comparisons = [compare_lbp_top(v, repeats=args.repeats) for v in vols]
+    print("LBP-TOP_{8,8,8,1,1,1}, 5x5 blocks: merkit vs skimage per slice (identical descriptors)")
+    print_table(
+        ["volume", "merkit ms", "per-slice skimage ms", "ratio"],
+        [
+            [label, ms(c["merkit_s"]), ms(c["per_slice_s"]), f"{c['ratio']:.2f}x"]
+            for label, c in zip(labels, comparisons, strict=True)
+        ],
+    )
+    results: dict[str, Any] = {
+        f"{label}/{name}_s": s
+        for label, t in zip(labels, times, strict=True)
+        for name, s in t.items()
+    }
+    for label, c in zip(labels, comparisons, strict=True):
+        results.update({f"{label}/lbp_top_{k}": v for k, v in c.items()})
+    results["ratio"] = comparisons[0]["ratio"]
+    results["alternative"] = "skimage local_binary_pattern per slice + per-block histograms"
+    print(ratio_line(results["ratio"], f"{results['alternative']} (LBP-TOP, {labels[0]})"))
+    return results

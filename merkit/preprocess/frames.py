@@ -1,0 +1,60 @@
+"""Frame files -> RGB arrays, and RGB -> grayscale: the one decode path of every merkit stage.
+
+Every stage that looks at pixels (face detection, occlusion synthesis, TV-L1 flow, the
+handcrafted descriptors' volumes) reads a frame file with :func:`read_frame` and, where it
+needs intensity, converts with :func:`to_gray`. So an occluded and an un-occluded clip differ
+only by the occluder, never by how their frames were decoded, and the flows and the volumes of
+one clip see the same gray values.
+
+* :func:`read_frame`: OpenCV decodes the file as 3-channel BGR (``cv2.IMREAD_COLOR``; a
+  grayscale file such as SAMM's is replicated to three equal channels), converted to RGB.
+* :func:`to_gray`: ITU-R BT.601 luma ``0.299 R + 0.587 G + 0.114 B`` via
+  ``cv2.COLOR_RGB2GRAY`` (uint8: OpenCV's rounded fixed-point arithmetic). A gray file read
+  by :func:`read_frame` comes back exactly: equal channels have that luma.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+class FrameError(FileNotFoundError, ValueError):
+    """A frame file is missing or cannot be decoded (the message names the clip and the file)."""
+
+
+def read_frame(path: str | Path, *, name: str = "clip") -> np.ndarray:
+    """Read a frame file -> ``(H, W, 3)`` uint8 RGB (gray files replicated to 3 channels).
+
+    ``name`` (the clip, e.g. ``"casme2/sub01/EP02_01f"``) is put in the error messages.
+    Raises :class:`FrameError` when the file is missing or cannot be decoded.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FrameError(f"{name}: frame file {path} does not exist; check the data set's layout")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FrameError(f"{name}: frame file {path} cannot be decoded as an image; re-extract it")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` RGB -> ``(H, W)`` ITU-R 601 luma (``cv2.COLOR_RGB2GRAY``), same dtype.
+
+    ``image``: uint8 (as :func:`read_frame` returns; the result is uint8 in 0..255) or float32
+    (any scale; the result is float32 on the same scale). An already gray ``(H, W)`` or
+    ``(H, W, 1)`` image is returned as ``(H, W)`` with its values unchanged. Other shapes or
+    dtypes raise ``ValueError`` / ``TypeError``.
+    """
+    image = np.asarray(image)
+    if image.dtype not in (np.uint8, np.float32):
+        raise TypeError(f"to_gray needs a uint8 or float32 image, got dtype {image.dtype}")
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] == 1:
+        return image[:, :, 0]
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+    raise ValueError(f"expected an (H, W), (H, W, 1) or (H, W, 3) image, got shape {image.shape}")

@@ -1,0 +1,112 @@
+"""merkit.train on the one model contract: fit with the objectives, predict's extras, and the
+``train`` benchmark's single-variant timer (merkit.bench.train)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from merkit import train as tr
+from merkit.losses import JointObjective, LossConfig, RRRNObjective
+from merkit.models import ModelOutput, create_model, variant
+
+CPU = tr.TrainConfig(epochs=2, batch_size=4, device="cpu", eval_batch_size=3)
+SMALL_RRRN = {"backbone_blocks": (1, 1, 1, 1), "squeeze_channels": 8, "gcn_dims": (32, 1024)}
+
+
+def _flows(n: int, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 2, size, size, generator=gen), torch.randint(0, 5, (n,), generator=gen)
+
+
+def test_predict_concatenates_every_output_field_over_batches() -> None:
+    torch.manual_seed(0)
+    model = create_model("rrrn", input_size=32, **SMALL_RRRN)
+    x, _ = _flows(7, 36)  # 3 evaluation batches: 3 + 3 + 1
+    probs, au_probs, extras = tr.predict(model, x, CPU)
+    assert probs.shape == (7, 5) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert au_probs is None
+    assert set(extras) == {"features", "alpha", "region_logits", "psi", "region_graph"}
+    assert extras["alpha"].shape == (7, 6) and extras["region_logits"].shape == (7, 6, 5)
+    assert extras["region_graph"].shape == (7, 6, 6) and extras["features"].shape == (7, 2048)
+    with torch.no_grad():
+        whole = model.eval()(x)
+    np.testing.assert_allclose(extras["alpha"], whole.alpha.numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(probs, torch.softmax(whole.logits, 1).numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_predict_au_probs_and_plain_backbones() -> None:
+    torch.manual_seed(0)
+    x, _ = _flows(5, 28)
+    full = create_model("mer_augcn", input_size=28, feature_dim=16, gcn_hidden=8)
+    probs, au_probs, extras = tr.predict(full, x, CPU)
+    assert probs.shape == (5, 5) and au_probs.shape == (5, 12)
+    assert set(extras) == {"features", "au_logits"}
+    np.testing.assert_allclose(au_probs, 1 / (1 + np.exp(-extras["au_logits"])), rtol=1e-5)
+    plain = create_model("mer_augcn", variant("dual_inception").model, input_size=28, feature_dim=16)
+    _, au_plain, extras_plain = tr.predict(plain, x, CPU)
+    assert au_plain is None and set(extras_plain) == {"features"}
+
+
+def test_fit_is_reproducible_with_every_objective() -> None:
+    x, y = _flows(9, 32, seed=1)
+    au = (torch.rand(9, 12, generator=torch.Generator().manual_seed(2)) < 0.3).float()
+    cases = [
+        # default objective: cross-entropy
+        ("vgg16", {"pool_size": 1, "fc_dims": (8,)}, None, None, {"ce"}),
+        ("rrrn", SMALL_RRRN, RRRNObjective(), None, {"ce", "rb", "cor"}),
+        ("mer_augcn", {"feature_dim": 16, "gcn_hidden": 8}, JointObjective(LossConfig()), au,
+         {"ce", "detc"}),
+    ]  # fmt: skip
+    for name, fields, objective, targets, parts in cases:
+        size = 28 if name == "mer_augcn" else 32
+        xs = x[..., :size, :size].contiguous()
+        runs = []
+        for _ in range(2):
+            torch.manual_seed(0)
+            model = create_model(name, input_size=size, **fields)
+            kwargs = {} if objective is None else {"loss_fn": objective}
+            history = tr.fit(model, xs, y, targets, CPU, seed=3, **kwargs)
+            runs.append((history.epochs, tr.predict(model, xs, CPU)[0]))
+        assert runs[0][0] == runs[1][0], name
+        np.testing.assert_array_equal(runs[0][1], runs[1][1])
+        assert set(runs[0][0][-1]) == {"epoch", "loss"} | parts, name
+
+
+def test_fit_and_predict_need_model_output() -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(2 * 4 * 4, 5))  # returns a bare tensor
+    x, y = torch.randn(4, 2, 4, 4), torch.tensor([0, 1, 2, 3])
+    with pytest.raises(TypeError, match="ModelOutput"):
+        tr.fit(model, x, y, None, CPU, seed=0)
+    with pytest.raises(TypeError, match="ModelOutput"):
+        tr.predict(model, x, CPU)
+
+    class Wrapped(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model
+
+        def forward(self, x: torch.Tensor) -> ModelOutput:
+            return ModelOutput(logits=self.net(x))
+
+    history = tr.fit(Wrapped(), x, y, None, CPU, seed=0)
+    assert [e["epoch"] for e in history.epochs] == [1, 2]
+
+
+def test_bench_train_throughput_runs_and_restores_threads() -> None:
+    from merkit.bench.train import bench_train_throughput
+
+    before = torch.get_num_threads()
+    r = bench_train_throughput(
+        "mer_augcn", batch_size=2, steps=1, warmup=0, threads=1, feature_dim=16
+    )
+    assert torch.get_num_threads() == before
+    assert r["samples_per_s"] > 0 and r["overrides"] == {"feature_dim": 16}
+    assert r["input_size"] == 28  # the paper's side for Dual-Inception, chosen explicitly
+    r = bench_train_throughput(
+        "dual_inception", batch_size=2, steps=1, warmup=0, threads=1, input_size=20,
+        feature_dim=8,
+    )  # fmt: skip
+    assert r["input_size"] == 20
