@@ -229,8 +229,3 @@ def summarize(
                 "n_seeds": len(values), "values": values,
             })
     return pd.DataFrame(rows)
-
-
-def mean_std(mean: float, std: float, n: int, digits: int = 3) -> str:
-    """``0.708 ± 0.012`` (or just the mean for one seed)."""
-    return f"{mean:.{digits}f}" if n <= 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"

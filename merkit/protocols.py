@@ -149,12 +149,16 @@ def folds(df: pd.DataFrame, protocol: Literal["hde", "cde"],
     "group"``)."""
     config = config or ProtocolConfig()
     if protocol == "hde":
-        return hde_folds(df)
-    if protocol == "cde":
+        out = hde_folds(df)
+    elif protocol == "cde":
         if config.cde == "loso":
-            return cde_folds(df)
-        return group_kfold(df, min(config.cde_folds, df["subject"].nunique()), seed=config.seed)
-    raise ValueError(f"unknown protocol {protocol!r}; use 'hde' or 'cde'")
+            out = cde_folds(df)
+        else:
+            out = group_kfold(df, min(config.cde_folds, df["subject"].nunique()), seed=config.seed)
+    else:
+        raise ValueError(f"unknown protocol {protocol!r}; use 'hde' or 'cde'")
+    check_no_leak(df, out)  # never a subject on both sides of a fold
+    return out
 
 
 def check_no_leak(df: pd.DataFrame, folds: Iterable[Fold]) -> None:

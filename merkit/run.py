@@ -27,6 +27,7 @@ Nothing the kernel or a notebook prints is filtered.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -81,6 +82,25 @@ def kernel_spec(name: str = KERNEL_NAME) -> KernelSpec:
         ) from exc
 
 
+@functools.cache
+def _quiet_shutdown_manager() -> type:
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietShutdownKernelManager(AsyncKernelManager):
+        """jupyter_client interrupts a kernel (SIGINT) before asking it to shut down; when the
+        kernel is in a message handler at that instant, ipykernel logs "KeyboardInterrupt
+        caught in kernel" on stderr. A notebook papermill has finished is idle, so merkit skips
+        that interrupt during an orderly shutdown (explicit interrupts, e.g. on a timeout, are
+        unchanged; a kernel that ignores the shutdown request is still killed)."""
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+    return QuietShutdownKernelManager
+
+
 def kernel_config(spec: KernelSpec | None = None) -> Config:
     """Kernel-manager config for an encrypted (CurveZMQ) or local (ipc) kernel transport.
 
@@ -93,6 +113,7 @@ def kernel_config(spec: KernelSpec | None = None) -> Config:
     from traitlets.config import Config
 
     config = Config()
+    config.NotebookClient.kernel_manager_class = _quiet_shutdown_manager()
     raw = (spec.metadata if spec is not None else {}).get("supported_encryption") or ()
     declared = {str(v).strip().lower() for v in ([raw] if isinstance(raw, str) else raw)}
     has_policy = "transport_encryption" in KernelManager.class_trait_names()

@@ -29,6 +29,17 @@ KEY_COLUMNS = ["dataset", "subject", "clip", "onset", "apex", "offset", "apex_es
                "objective_class", "emotion", "frames"]
 
 
+def au_points(au: int, side: str = "") -> tuple[int, ...]:
+    """The face-model points (0-82) AU ``au`` moves on ``side`` (``""`` both, ``"L"``, ``"R"``)."""
+    spec = fm.AU_MOTIONS[au]
+    points = {p for p, _, _ in spec if p in fm.MIDLINE}
+    if side in ("", "R"):
+        points |= {p for p, _, _ in spec if p not in fm.MIDLINE}
+    if side in ("", "L"):
+        points |= {fm.MIRROR[p] for p, _, _ in spec if p not in fm.MIDLINE}
+    return tuple(sorted(points))
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synthetic") / "smoke"
@@ -309,7 +320,7 @@ def test_subjects_look_different(truth):
 def _regions(points: np.ndarray, spec, shape: tuple[int, int]):
     """Landmarks the clip's AUs move (on their side), and masks near them / elsewhere."""
     width = float(np.linalg.norm(points[16] - points[0]))
-    moved = sorted({p for au, side, _ in spec for p in fm.au_points(au, side) if p < 68})
+    moved = sorted({p for au, side, _ in spec for p in au_points(au, side) if p < 68})
     near = np.zeros(shape, np.uint8)
     far = np.zeros(shape, np.uint8)
     face = np.zeros(shape, np.uint8)

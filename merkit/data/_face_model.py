@@ -161,17 +161,6 @@ AU_REGIONS: dict[int, tuple[int, ...]] = {
 
 
 
-def au_points(au: int, side: str = "") -> tuple[int, ...]:
-    """The model points (0–82) AU ``au`` moves on ``side`` (``""`` both, ``"L"``, ``"R"``)."""
-    spec = AU_MOTIONS[au]
-    points = {p for p, _, _ in spec if p in MIDLINE}
-    if side in ("", "R"):
-        points |= {p for p, _, _ in spec if p not in MIDLINE}
-    if side in ("", "L"):
-        points |= {MIRROR[p] for p, _, _ in spec if p not in MIDLINE}
-    return tuple(sorted(points))
-
-
 _EPS_WEIGHT = float(np.exp(-2.0))  # Shepard background weight: a point's weight at 2 sigma
 
 

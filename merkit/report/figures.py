@@ -85,14 +85,6 @@ def flow_to_rgb(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndar
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
 
-def colour_wheel(size: int = 64) -> np.ndarray:
-    """The legend of :func:`flow_to_rgb`: (size, size, 3) uint8."""
-    y, x = np.mgrid[-1 : 1 : size * 1j, -1 : 1 : size * 1j]
-    wheel = flow_to_rgb(np.stack([x, y]).astype(np.float32), max_magnitude=1.0)
-    wheel[np.hypot(x, y) > 1] = 255
-    return wheel
-
-
 def frames_with_face(
     frames: Sequence[np.ndarray],
     titles: Sequence[str],
