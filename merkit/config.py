@@ -146,8 +146,11 @@ def get_profile(name: str, **overrides: Any) -> Profile:
 
 # --- departures: computed, never written by hand ---------------------------------------------
 
-#: Sections that only say *how* a run is executed (never a departure from the papers).
-_NOT_DEPARTURES: frozenset[str] = frozenset({"name", "description", "execution"})
+#: Fields that say *where the data come from* or *how* a run is executed: never a departure
+#: from the papers (the banner states the data source on its own line).
+_NOT_DEPARTURES: frozenset[str] = frozenset({
+    "name", "description", "execution", "data.source", "data.synthetic_scale", "data.synthetic_seed",
+})
 
 
 def _leaves(value: Any, prefix: str) -> Iterator[tuple[str, Any]]:
@@ -172,7 +175,8 @@ def departures(profile: Profile, sections: Sequence[str] | None = None) -> list[
     for section in wanted:
         ours = dict(_leaves(getattr(profile, section), section))
         theirs = dict(_leaves(getattr(paper, section), section))
-        out.extend((k, v, theirs.get(k)) for k, v in ours.items() if theirs.get(k) != v)
+        out.extend((k, v, theirs.get(k)) for k, v in ours.items()
+                   if theirs.get(k) != v and k not in _NOT_DEPARTURES)
     return out
 
 

@@ -268,7 +268,12 @@ def _e(value: object) -> str:
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+    """A metric with ``digits`` decimals; a count (an integral value above 1) without any."""
+    if value is None:
+        return "–"
+    if float(value).is_integer() and abs(value) > 1:
+        return f"{value:.0f}"
+    return f"{value:.{digits}f}"
 
 
 def _ours(item: HeadlineItem) -> str:

@@ -36,7 +36,7 @@ from merkit.data import DataSource, data_fingerprint, resolve
 from merkit.io import atomic_path, write_json
 from merkit.paper import PAPER_PROFILE_DEPARTURES
 from merkit.report.index import write_headline
-from merkit.reproduce.tables import METRIC_NAMES, METRIC_ORDER
+from merkit.reproduce.tables import FOLD_NAMES, METRIC_NAMES, METRIC_ORDER
 
 __all__ = ["METRIC_NAMES", "METRIC_ORDER", "PUBLISHED_NOTE", "Report", "beside", "git_revision", "start"]
 
@@ -170,13 +170,17 @@ class Report:
         for k, v in (where or {}).items():
             sub = sub[sub[k].isin(v) if isinstance(v, (list, tuple)) else sub[k] == v]
         cols = [label] if isinstance(label, str) else list(label)
+        names = {**FOLD_NAMES, **METRIC_NAMES}
 
         def num(value: Any) -> float | None:
             return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
+        def spread(r: Any) -> float | None:  # a std only where several seeds ran
+            return num(getattr(r, "std", None)) if getattr(r, "n_seeds", 1) > 1 else None
+
         self.headline = [
-            {"label": " ".join(str(getattr(r, c)) for c in cols),
-             "ours": num(getattr(r, "ours", None)), "std": num(getattr(r, "std", None)),
+            {"label": " ".join(names.get(str(getattr(r, c)), str(getattr(r, c))) for c in cols),
+             "ours": num(getattr(r, "ours", None)), "std": spread(r),
              "ci_low": num(getattr(r, "ci_low", None)), "ci_high": num(getattr(r, "ci_high", None)),
              "published": num(getattr(r, "published", None))}
             for r in sub.itertuples()
