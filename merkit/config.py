@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from merkit.data import DataConfig
 from merkit.experiments import ExecutionConfig
@@ -40,6 +40,8 @@ from merkit.features import (
     VolumeConfig,
 )
 from merkit.io import stable_hash, to_json
+from merkit.losses import RRRNObjective
+from merkit.metrics import BootstrapConfig
 from merkit.models import ResNet18TwoPathConfig, RRRNConfig, VGGConfig
 from merkit.paper import CONDITIONS
 from merkit.preprocess.augment import AugmentConfig
@@ -57,11 +59,16 @@ class AugcnTablesConfig:
 
     ``input_size``: the flow side of the Dual-Inception rows (28 in the paper);
     ``resnet18_input_size``: the Table III "Resnet18" row's (112 in the paper).
+    ``resnet18_blocks`` / ``resnet18_resize``: that row's ResNet18 reading
+    (``MERAuGCNConfig.resnet_blocks``: (2, 2, 2, 2) standard, (1, 1, 1, 1) "four basic
+    blocks"; ``MERAuGCNConfig.resize``: "resize" or "center_crop" for "cropped to 112x112").
     ``feature_dim``: d of the global feature (1024). ``protocol``: how CDE folds are drawn.
     """
 
     input_size: int = 28
     resnet18_input_size: int = 112
+    resnet18_blocks: tuple[int, int, int, int] = (2, 2, 2, 2)
+    resnet18_resize: Literal["resize", "center_crop"] = "resize"
     feature_dim: int = 1024
     train: TrainConfig = field(default_factory=TrainConfig)
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
@@ -92,9 +99,14 @@ class OcclusionTablesConfig:
     Mask-/Glass-/RMask- databases). ``input_size``: the flow side of RRRN's regions and the
     baselines (224 in the paper). ``augment``: the 70x augmentation of training clips.
     ``rrrn`` / ``vgg`` / ``resnet``: the models' typed configs (smaller heads in quick/smoke).
-    ``weights``: optional ``(method, path)`` pairs of local state_dict files; random
-    initialisation otherwise, and the reports say so. ``occlusion_seed``: the occluder designs'
-    and block positions' seed.
+    ``rrrn_loss``: RRRN's training objective, Eq. 9's lambda1, lambda2 and beta (and where
+    P(f_k) of Eq. 8 is trained, see :class:`merkit.losses.RRRNObjective`).
+    ``weights``: optional ``(method, path)`` pairs of local files (e.g. ``("resnet18",
+    "resnet18-f37072fd.pth")``, ``("vgg16", "vgg_face_dag.pth")``, ``("rrrn", ...)``), loaded by
+    :func:`merkit.models.pretrained.load_pretrained` (torchvision / timm ResNet18, VGG16(-BN),
+    VGG-Face, or merkit's own state_dicts); random initialisation otherwise, and the reports
+    say so (:func:`merkit.models.pretrained.describe_weights`). ``occlusion_seed``: the
+    occluder designs' and block positions' seed.
     """
 
     conditions: tuple[str, ...] = CONDITIONS
@@ -105,6 +117,7 @@ class OcclusionTablesConfig:
     rrrn: RRRNConfig = field(default_factory=RRRNConfig)
     vgg: VGGConfig = field(default_factory=VGGConfig)
     resnet: ResNet18TwoPathConfig = field(default_factory=ResNet18TwoPathConfig)
+    rrrn_loss: RRRNObjective = field(default_factory=RRRNObjective)
     weights: tuple[tuple[str, str], ...] = ()
     occlusion_seed: int = 0
 
@@ -123,6 +136,8 @@ class Profile:
     coverage: CoverageConfig = field(default_factory=CoverageConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     seeds: tuple[int, ...] = (0,)
+    #: the subject-clustered bootstrap of every interval (resamples, confidence, seed)
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
 
     def to_json(self) -> str:
         return to_json(self)
@@ -149,7 +164,7 @@ def get_profile(name: str, **overrides: Any) -> Profile:
 #: Fields that say *where the data come from* or *how* a run is executed: never a departure
 #: from the papers (the banner states the data source on its own line).
 _NOT_DEPARTURES: frozenset[str] = frozenset({
-    "name", "description", "execution", "data.source", "data.synthetic_scale", "data.synthetic_seed",
+    "name", "description", "execution", "bootstrap", "data.source", "data.synthetic_scale", "data.synthetic_seed",
 })
 
 
@@ -209,6 +224,7 @@ _PROFILES: dict[str, Profile] = {
         coverage=CoverageConfig(n_clips=None, seeds=(0, 1)),
         execution=ExecutionConfig(n_jobs=1, threads_per_job=2),
         seeds=(0,),
+        bootstrap=BootstrapConfig(n_resamples=200),
     ),
     "quick": Profile(
         name="quick",

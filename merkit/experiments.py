@@ -1,8 +1,9 @@
 """The grid of runs: one run = (method settings, protocol fold, seed) on one data set.
 
 Each finished run's predictions and training curves are stored under a key that hashes
-everything the result depends on (method settings, fold indices, seed, data fingerprint,
-:data:`CODE_VERSION`). A grid is resumable: kill it, start it again, and finished runs are read
+everything the result depends on (method settings, fold indices, seed, the content
+fingerprints of the clips the run reads (``RunSpec.data_key``), :data:`CODE_VERSION`), with
+SHA-256 checksums that are checked on every read (:class:`RunStore`). A grid is resumable: kill it, start it again, and finished runs are read
 back, never recomputed. Runs go to worker processes on one machine (joblib/loky), each saving
 its own result atomically the moment it finishes. Metrics are computed afterwards, pooled over
 the folds of a protocol from the stored predictions (the MEGC 2018 convention), then
@@ -11,6 +12,9 @@ mean ± std over seeds.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -22,7 +26,17 @@ import numpy as np
 import pandas as pd
 
 from merkit import metrics, paths
-from merkit.io import atomic_path, read_json, stable_hash, write_json
+from merkit.io import (
+    atomic_path,
+    die_with_parent,
+    file_fingerprint,
+    parent_alive,
+    read_json,
+    remove_stale_temps,
+    stable_hash,
+    to_json,
+    write_json,
+)
 
 #: Bump when training/evaluation semantics change, so stale results are not reused.
 CODE_VERSION = "1"
@@ -76,11 +90,34 @@ class RunResult:
     extras: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+class RunCorruptedWarning(UserWarning):
+    """A stored run failed its checksum (or could not be read); it was deleted and is recomputed."""
+
+
+def _payload_sha(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(to_json(payload, indent=None).encode("utf-8")).hexdigest()
+
+
 class RunStore:
-    """Content-addressed store of run results under ``<cache>/runs/`` (npz + json marker)."""
+    """Content-addressed, checksummed store of run results under ``<cache>/runs/``.
+
+    Each run is ``<key>.npz`` (arrays) and ``<key>.json`` (written last: the completion marker)
+    holding the payload (key, info, history, seconds, n), ``npz_sha256`` (SHA-256 of the npz
+    file's bytes) and ``sha256`` (SHA-256 of the canonical JSON of everything else). Reading
+    checks both: a run whose files fail a checksum, cannot be parsed or disagree with their key
+    is never served: :meth:`has` warns (:class:`RunCorruptedWarning`, naming the run key,
+    method, fold and seed), deletes it and reports it missing, so the grid recomputes it.
+    Opening a store removes the temporary files killed writers left (stale ones only, see
+    :func:`merkit.io.remove_stale_temps`).
+    """
+
+    _cleaned: set[str] = set()
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or (paths.cache_dir() / "runs")
+        if str(self.root) not in RunStore._cleaned:
+            RunStore._cleaned.add(str(self.root))
+            remove_stale_temps(self.root)
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         folder = self.root / key[:2]
@@ -93,11 +130,21 @@ class RunStore:
         try:
             self.load(key)
         except Exception as exc:  # corrupted: recompute, never use
-            warnings.warn(f"run {key}: stored result unreadable ({exc}); it will be recomputed", stacklevel=2)
+            warnings.warn(f"run {key} ({self._describe(meta)}): stored result is corrupted ({exc}); "
+                          "deleted, it will be recomputed", RunCorruptedWarning, stacklevel=2)
             npz.unlink(missing_ok=True)
             meta.unlink(missing_ok=True)
             return False
         return True
+
+    @staticmethod
+    def _describe(meta: Path) -> str:
+        """``method ..., fold ..., seed ...`` as far as the (possibly damaged) marker says."""
+        try:
+            info = read_json(meta).get("info", {})
+            return ", ".join(f"{k} {info.get(k, '?')}" for k in ("method", "fold", "seed"))
+        except Exception:
+            return "method ?, fold ?, seed ? (marker unreadable)"
 
     def save(self, result: RunResult) -> None:
         npz, meta = self._paths(result.key)
@@ -105,14 +152,26 @@ class RunStore:
                   "scores": result.scores} | {f"extra_{k}": v for k, v in result.extras.items()}
         with atomic_path(npz, suffix=".npz") as tmp:
             np.savez_compressed(tmp, **arrays)
+            npz_sha = file_fingerprint(tmp)
         # The JSON is written last: it is the completion marker.
-        write_json(meta, {"key": result.key, "info": result.info, "history": result.history,
-                          "seconds": result.seconds, "n": int(len(result.test))})
+        payload = {"key": result.key, "info": result.info, "history": result.history,
+                   "seconds": result.seconds, "n": int(len(result.test)), "npz_sha256": npz_sha}
+        payload = json.loads(to_json(payload, indent=None))  # the checksum covers what is read back
+        write_json(meta, payload | {"sha256": _payload_sha(payload)})
 
     def load(self, key: str) -> RunResult:
         npz, meta = self._paths(key)
         info = read_json(meta)
-        with np.load(npz) as data:
+        sha = info.pop("sha256", None) if isinstance(info, dict) else None
+        if sha is None:
+            raise ValueError(f"{meta}: no checksum (written by an older merkit)")
+        if _payload_sha(info) != sha:
+            raise ValueError(f"{meta}: checksum mismatch (the JSON record was altered)")
+        if info.get("key") != key:
+            raise ValueError(f"{meta}: holds run {info.get('key')!r}, not {key!r}")
+        if file_fingerprint(npz) != info.get("npz_sha256"):
+            raise ValueError(f"{npz}: checksum mismatch (the arrays were altered)")
+        with np.load(npz, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         if len(arrays["test"]) != info["n"]:
             raise ValueError(f"{npz}: {len(arrays['test'])} rows, marker says {info['n']}")
@@ -124,7 +183,14 @@ class RunStore:
 Runner = Callable[[RunSpec], RunResult]
 
 
-def _execute(spec: RunSpec, runner: Runner, store_root: str, threads: int) -> str:
+class ParentDiedError(RuntimeError):
+    """A worker's parent died before the worker could save its run (the run is not written)."""
+
+
+def _execute(spec: RunSpec, runner: Runner, store_root: str, threads: int,
+             parent_pid: int | None = None) -> str:
+    if parent_pid is not None:
+        die_with_parent(parent_pid)  # a SIGKILLed grid stops its loky workers within a second
     import torch
 
     torch.set_num_threads(threads)
@@ -137,6 +203,8 @@ def _execute(spec: RunSpec, runner: Runner, store_root: str, threads: int) -> st
     result.key = key
     result.info = spec.describe() | result.info
     result.seconds = time.perf_counter() - start
+    if parent_pid is not None and not parent_alive(parent_pid):
+        os._exit(1)  # orphaned: nobody will read this run; write nothing
     store.save(result)
     return key
 
@@ -155,10 +223,10 @@ def run_grid(
 
     ``runner`` must be picklable (a module-level function or a frozen dataclass with
     ``__call__``) when ``n_jobs > 1``. Each worker stores its result as soon as it finishes,
-    so an interrupted grid resumes where it stopped.
+    so an interrupted grid resumes where it stopped. Workers die with this process
+    (:func:`merkit.io.die_with_parent`): after a SIGKILL of it (or of its process group) they
+    exit within a second and write no run.
     """
-    import os
-
     store = store or RunStore()
     keys = [s.key() for s in specs]
     if len(set(keys)) != len(keys):
@@ -173,7 +241,8 @@ def run_grid(
             from joblib import Parallel, delayed
 
             Parallel(n_jobs=n_jobs, backend="loky")(
-                delayed(_execute)(s, runner, str(store.root), threads) for s in _progress(todo, progress, desc)
+                delayed(_execute)(s, runner, str(store.root), threads, os.getpid())
+                for s in _progress(todo, progress, desc)
             )
         else:
             for s in _progress(todo, progress, desc):
@@ -207,25 +276,104 @@ def summarize(
     labels: Sequence[int],
     by: Sequence[str] = ("method", "protocol", "condition"),
     fold_level: bool = False,
+    *,
+    groups: np.ndarray | None = None,
+    bootstrap: metrics.BootstrapConfig | None = None,
 ) -> pd.DataFrame:
     """Pooled metrics per group and seed, then mean ± std over seeds.
 
     ``fold_level=True`` also groups by fold (e.g. the two HDE folds are reported apart).
-    Columns: the group keys, ``metric``, ``mean``, ``std``, ``n_seeds``, ``values``.
+    Columns: the group keys, ``metric``, ``mean``, ``std``, ``n_seeds``, ``values``; with
+    ``groups`` (the subject of every clip of the clip table, indexed by ``RunResult.test``)
+    also ``ci_low``, ``ci_high``, ``se``: the subject-clustered bootstrap interval of each
+    cell on its pooled predictions (:func:`intervals`; ``bootstrap``: its settings).
     """
     keys = list(by) + (["fold"] if fold_level else [])
-    groups: dict[tuple[Any, ...], dict[int, list[RunResult]]] = {}
+    cells: dict[tuple[Any, ...], dict[int, list[RunResult]]] = {}
     for r in results:
         group = tuple(r.info.get(k) for k in keys)
-        groups.setdefault(group, {}).setdefault(int(r.info["seed"]), []).append(r)
+        cells.setdefault(group, {}).setdefault(int(r.info["seed"]), []).append(r)
     rows = []
-    for group, by_seed in groups.items():
+    for group, by_seed in cells.items():
         per_seed = {seed: pooled(rs, labels) for seed, rs in sorted(by_seed.items())}
-        for metric in ("war", "uar", "f1", "wf1"):
+        found = {} if groups is None else intervals([r for rs in by_seed.values() for r in rs], labels, groups,
+                                                    metrics.CLASS_METRICS, bootstrap=bootstrap)
+        for metric in metrics.CLASS_METRICS:
             values = [scores[metric] for scores in per_seed.values()]
+            ci = found.get(metric)
             rows.append(dict(zip(keys, group, strict=True)) | {
                 "metric": metric, "mean": float(np.mean(values)),
                 "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
                 "n_seeds": len(values), "values": values,
-            })
+            } | ({} if ci is None else {"ci_low": ci.low, "ci_high": ci.high, "se": ci.se}))
     return pd.DataFrame(rows)
+
+
+#: a linear combination of table cells: ``[(coefficient, the runs of one cell), ...]``
+Terms = Sequence[tuple[float, Sequence[RunResult]]]
+
+
+def intervals(
+    terms: Sequence[RunResult] | Terms,
+    labels: Sequence[int] | None,
+    groups: np.ndarray,
+    which: Sequence[metrics.MetricSpec],
+    *,
+    per_fold: bool = False,
+    bootstrap: metrics.BootstrapConfig | None = None,
+) -> dict[metrics.MetricSpec, metrics.Interval]:
+    """Subject-clustered bootstrap intervals of one table cell, or of a contrast of cells, from runs.
+
+    ``terms``: the runs of one cell, or ``[(coefficient, runs), ...]``: ``[(1, a), (-1, b)]`` is
+    the paired difference of two rows, ``[(1/M, runs_m) for each m]`` their average. ``groups``:
+    the subject of every clip of the clip table (``RunResult.test`` indexes it). ``which``: the
+    metrics (:data:`merkit.metrics.MetricSpec`; ``labels`` for the class metrics).
+
+    ``per_fold=False``: a cell is scored on the predictions of all its folds pooled (the MEGC
+    convention), resampling all its test subjects at once; ``per_fold=True``: each fold is
+    scored apart and the cell is the mean over its folds (the HDE "avg"), each fold resampling
+    its own test subjects. A cell's seeds: the statistic of a resample is the mean over seeds
+    (the same drawn subjects for every seed). Every term must have the same test clips per
+    fold and seed (rows of one table share their folds): runs are matched by fold, seed and
+    ``RunResult.test``, and a mismatch raises ``ValueError``. The method:
+    :func:`merkit.metrics.bootstrap_terms`.
+    """
+    if terms and isinstance(terms[0], RunResult):
+        terms = [(1.0, terms)]  # type: ignore[list-item]
+    subject_of = np.asarray(groups)
+
+    def stratum(r: RunResult) -> str:
+        return str(r.info["fold"]) if per_fold else "pooled"
+
+    layout: list[tuple[float, dict[str, dict[int, list[RunResult]]]]] = []
+    for coefficient, runs in terms:  # type: ignore[misc]
+        cells: dict[str, dict[int, list[RunResult]]] = {}
+        for r in runs:
+            cells.setdefault(stratum(r), {}).setdefault(int(r.info["seed"]), []).append(r)
+        layout.append((float(coefficient), cells))
+    strata = list(dict.fromkeys(k for _, cells in layout for k in cells))
+    if not strata:
+        raise ValueError("intervals: no runs")
+    counts: list[list[np.ndarray]] = [[] for _ in layout]
+    for k in strata:
+        reference: np.ndarray | None = None
+        for _, cells in layout:
+            if k not in cells:
+                raise ValueError(f"intervals: fold {k!r} is missing from one of the terms")
+            for seed, rs in cells[k].items():
+                clips = np.sort(np.concatenate([np.asarray(r.test) for r in rs]))
+                if reference is None:
+                    reference = clips
+                elif not np.array_equal(reference, clips):
+                    raise ValueError(f"intervals: fold {k!r}, seed {seed}: the terms do not share their test clips")
+        assert reference is not None
+        subjects = np.unique(subject_of[reference])
+        for j, (_, cells) in enumerate(layout):
+            per_seed = [sum(metrics.subject_counts(r.y_true, r.y_pred, subject_of[np.asarray(r.test)],
+                                                   labels=labels, subjects=subjects)[1] for r in cells[k][seed])
+                        for seed in sorted(cells[k])]
+            counts[j].append(np.stack(per_seed, axis=1))  # (S_k, seeds, *shape)
+    built = [metrics.Term(c, tuple(cs)) for (c, _), cs in zip(layout, counts, strict=True)]
+    config = bootstrap or metrics.BootstrapConfig()
+    found = metrics.bootstrap_terms(built, list(which), **config.options())
+    return dict(zip(which, found, strict=True))

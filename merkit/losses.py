@@ -36,6 +36,8 @@ from torch import Tensor, nn
 
 DetectionLoss = Literal["balanced", "focal", "none"]
 DETECTION_LOSSES: tuple[str, ...] = ("balanced", "focal", "none")
+Balance = Literal["as_printed", "inverse"]
+BALANCES: tuple[str, ...] = ("as_printed", "inverse")
 
 # ---------------------------------------------------------------------------------------
 # MER-auGCN losses (Eq. 2, 3, 5, 6)
@@ -50,6 +52,11 @@ class LossConfig:
     ``"none"`` (cross-entropy only: the plain backbones of Table III).
     ``lam``: lambda of Eq. 6 (0.75 in Sec. IV-B2). ``offset`` and ``gamma``: Eq. 3's 0.05
     and exponent 2. ``focal_alpha``: the fixed alpha of the focal loss (0.25, Lin et al.).
+    ``balance``: the alpha_i of Eq. 3. ``"as_printed"`` (default, the paper's Eq. 2):
+    ``alpha_i`` = the batch share of positives of AU i weights the *positive* term, which
+    down-weights rare AUs (probably a typo in the paper); ``"inverse"``:
+    ``alpha_i = 1 - share``, the usual class-balancing that up-weights rare positives (ours,
+    the "BalLos. (inverse alpha)" row of Table IV, not in the paper).
     """
 
     detection: DetectionLoss = "balanced"
@@ -58,12 +65,15 @@ class LossConfig:
     gamma: float = 2.0
     focal_alpha: float = 0.25
     ignore_index: int = -100
+    balance: Balance = "as_printed"
 
     def __post_init__(self) -> None:
         if self.detection not in DETECTION_LOSSES:
             raise ValueError(
                 f"LossConfig.detection={self.detection!r}; choose one of {DETECTION_LOSSES}"
             )
+        if self.balance not in BALANCES:
+            raise ValueError(f"LossConfig.balance={self.balance!r}; choose one of {BALANCES}")
         if self.lam < 0:
             raise ValueError(f"LossConfig.lam must be >= 0, got {self.lam}")
         if self.offset <= 0:
@@ -125,7 +135,8 @@ def balanced_detection_loss(
     Note that, as printed, alpha_i weights the *positive* term by the positive fraction; an
     AU with no positive in the batch (alpha_i = 0) contributes only its negative term with
     weight 1, and an AU positive in every sample only its positive term. The common
-    "inverse" weighting is one argument away: ``alpha=1 - targets.mean(0)``.
+    "inverse" weighting is one argument away: ``alpha=1 - targets.mean(0)``, and one config
+    field away in training: ``LossConfig(balance="inverse")``.
     K = 0 (no detectors) gives 0.
     """
     t = _check_pair(probs, targets, "balanced_detection_loss")
@@ -214,7 +225,10 @@ def detection_loss(
             "a plain backbone trains with LossConfig(detection='none')"
         )
     if config.detection == "balanced":
-        return balanced_detection_loss(probs, targets, config.offset, config.gamma)
+        alpha = None
+        if config.balance == "inverse":
+            alpha = 1.0 - _check_pair(probs, targets, "balanced_detection_loss").mean(dim=0)
+        return balanced_detection_loss(probs, targets, config.offset, config.gamma, alpha=alpha)
     return focal_loss(probs, targets, config.focal_alpha, config.gamma)
 
 
@@ -314,6 +328,8 @@ def correlation_loss(
     logits: Tensor,
     target: Tensor,
     reduction: Reduction = "mean",
+    *,
+    detach_regions: bool = True,
 ) -> Tensor:
     """Correlation loss, Eq. 8: ``sum_k max{0, log P(f_k) - log P(f_a)}`` per sample.
 
@@ -321,6 +337,14 @@ def correlation_loss(
     classifier (``region_logits[:, k]``), ``P(f_a)`` from the final classifier (``logits``).
     The sum runs over all R regions in ``region_logits`` (the original face included).
     **Shapes**: ``region_logits: (B, R, C), logits: (B, C), target: (B,) -> ()``.
+
+    Gradient (the paper is silent; the value is the same either way): with
+    ``detach_regions=True`` (default) ``log P(f_k)`` is a fixed reference that the aggregate
+    must beat, so the hinge only raises ``P(f_a)``. Letting the gradient through the region
+    side (``False``, the literal reading) rewards the region classifier for giving the true
+    class a *low* probability: where the hinge is active, its gradient is
+    ``+d log P(f_k)``, i.e. it trains P(f_k)'s classifier backwards. Either way P(f_k) must
+    come from a classifier that is itself trained on the class (see :class:`RRRNObjective`).
     """
     if region_logits.ndim != 3 or logits.ndim != 2:
         raise ValueError(
@@ -334,6 +358,8 @@ def correlation_loss(
         )
     _check_target(target, batch, num_classes)
     index = target.long()
+    if detach_regions:
+        region_logits = region_logits.detach()
     log_p_regions = F.log_softmax(region_logits, dim=-1).gather(
         2, index.view(batch, 1, 1).expand(batch, region_logits.shape[1], 1)
     ).squeeze(2)  # (B, R)
@@ -343,12 +369,32 @@ def correlation_loss(
 
 
 class RRRNLoss(NamedTuple):
-    """The total of Eq. 9 and its three terms (each already reduced)."""
+    """The total of Eq. 9 and its three terms (each already reduced), plus ``reg``, the
+    region classifier's own cross-entropy (ours; only with ``region_ce > 0``, else None)."""
 
     total: Tensor
     cls: Tensor
     rb: Tensor
     cor: Tensor
+    reg: Tensor | None = None
+
+
+def region_classification_loss(
+    region_logits: Tensor, target: Tensor, reduction: Reduction = "mean"
+) -> Tensor:
+    """The region classifier's own loss (ours, not in the paper): the mean over the R
+    regions of ``CE(region_logits[:, k], target)``. **Shapes**: ``(B, R, C), (B,) -> ()``.
+
+    It trains the separate region head (``RRRNConfig(region_classifier="separate")``) to
+    recognise the class, so that P(f_k) in Eq. 8 means what the paper says."""
+    if region_logits.ndim != 3:
+        raise ValueError(f"region_logits must be (B, R, C), got {tuple(region_logits.shape)}")
+    b, r, c = region_logits.shape
+    _check_target(target, b, c)
+    per = F.cross_entropy(
+        region_logits.reshape(b * r, c), target.long().repeat_interleave(r), reduction="none"
+    )
+    return _reduce(per.view(b, r).mean(dim=1), reduction)
 
 
 def rrrn_total_loss(
@@ -361,12 +407,17 @@ def rrrn_total_loss(
     beta: float = 0.02,
     class_weight: Tensor | None = None,
     reduction: Reduction = "mean",
+    *,
+    region_ce: float = 0.0,
+    detach_regions: bool = True,
 ) -> RRRNLoss:
-    """Eq. 9: ``L = L_cls + lambda1 * L_rb + lambda2 * L_cor``.
+    """Eq. 9: ``L = L_cls + lambda1 * L_rb + lambda2 * L_cor`` (+ ``region_ce * L_reg``).
 
     ``L_cls`` is the cross-entropy of Eq. 6 (optionally with per-class ``class_weight: (C,)``;
-    the paper uses none), ``L_rb`` Eq. 7 with margin ``beta``, ``L_cor`` Eq. 8. Paper values:
-    ``lambda1 = 1``, ``lambda2 = 0.2``, ``beta = 0.02``.
+    the paper uses none), ``L_rb`` Eq. 7 with margin ``beta``, ``L_cor`` Eq. 8
+    (``detach_regions``: see :func:`correlation_loss`). Paper values: ``lambda1 = 1``,
+    ``lambda2 = 0.2``, ``beta = 0.02``. ``L_reg`` (:func:`region_classification_loss`) is
+    ours, needed only with a separate region head; it joins the total when ``region_ce > 0``.
     **Shapes**: ``logits: (B, C), target: (B,), alpha: (B, R), region_logits: (B, R, C)``.
     """
     if logits.ndim != 2:
@@ -377,8 +428,15 @@ def rrrn_total_loss(
     # with class_weight, "mean" divides by the summed weights of the batch (torch's convention)
     cls = F.cross_entropy(logits, target.long(), weight=class_weight, reduction=reduction)
     rb = region_biased_loss(alpha, beta=beta, reduction=reduction)
-    cor = correlation_loss(region_logits, logits, target, reduction=reduction)
-    return RRRNLoss(total=cls + lambda1 * rb + lambda2 * cor, cls=cls, rb=rb, cor=cor)
+    cor = correlation_loss(
+        region_logits, logits, target, reduction=reduction, detach_regions=detach_regions
+    )
+    total = cls + lambda1 * rb + lambda2 * cor
+    reg = None
+    if region_ce > 0:
+        reg = region_classification_loss(region_logits, target, reduction=reduction)
+        total = total + region_ce * reg
+    return RRRNLoss(total=total, cls=cls, rb=rb, cor=cor, reg=reg)
 
 
 # ---------------------------------------------------------------------------------------
@@ -446,14 +504,39 @@ class JointObjective:
 class RRRNObjective:
     """RRRN Eq. 9, ``L_cls + lambda1 L_rb (Eq. 7) + lambda2 L_cor (Eq. 8)``
     (:func:`rrrn_total_loss`); paper values ``lambda1 = 1``, ``lambda2 = 0.2``, ``beta = 0.02``.
+    The profile holds it (``OcclusionTablesConfig.rrrn_loss``), so overrides reach training.
+
+    **Where P(f_k) of Eq. 8 comes from** (the paper does not say): it must be a classifier
+    that is itself trained to recognise the class, or the hinge, its only gradient, teaches
+    it to give the true class a low probability. Our choice (the default): the *shared*
+    final head applied to each region vector ``z_k`` (``RRRNConfig(region_classifier=
+    "shared")``), trained by ``L_cls``, so P(f_k) and P(f_a) come from the same classifier
+    and Eq. 9 needs no term the paper does not print; and ``cor_gradient="aggregate"``: the
+    hinge's gradient reaches only ``log P(f_a)`` (the regions are the reference the aggregate
+    must beat). The alternative, one field away: a separate region head
+    (``region_classifier="separate"``) trained by its own cross-entropy,
+    ``region_ce * mean_k CE(region_logits_k, y)`` with ``region_ce=1.0`` (part ``"reg"``).
+    ``cor_gradient="both"`` lets Eq. 8's gradient through ``log P(f_k)`` as well (literal).
 
     **Shapes** ``output.logits: (B, C)``, ``output.alpha: (B, R)``,
-    ``output.region_logits: (B, R, C)``, ``y: (B,)`` -> ``()``; parts ``{"ce", "rb", "cor"}``.
+    ``output.region_logits: (B, R, C)``, ``y: (B,)`` -> ``()``; parts ``{"ce", "rb", "cor"}``
+    (plus ``"reg"`` when ``region_ce > 0``).
     """
 
     lambda1: float = 1.0
     lambda2: float = 0.2
     beta: float = 0.02
+    region_ce: float = 0.0
+    cor_gradient: Literal["aggregate", "both"] = "aggregate"
+
+    def __post_init__(self) -> None:
+        if self.cor_gradient not in ("aggregate", "both"):
+            raise ValueError(
+                f"RRRNObjective.cor_gradient={self.cor_gradient!r}; choose 'aggregate' or 'both'"
+            )
+        for name in ("lambda1", "lambda2", "beta", "region_ce"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"RRRNObjective.{name} must be >= 0, got {getattr(self, name)}")
 
     def __call__(
         self, output: OutputLike, y: Tensor, au: Tensor | None = None
@@ -471,6 +554,10 @@ class RRRNObjective:
             lambda1=self.lambda1,
             lambda2=self.lambda2,
             beta=self.beta,
+            region_ce=self.region_ce,
+            detach_regions=self.cor_gradient == "aggregate",
         )
         parts = {"ce": out.cls, "rb": out.rb, "cor": out.cor}
+        if out.reg is not None:
+            parts["reg"] = out.reg
         return out.total, {k: float(v.detach()) for k, v in parts.items()}

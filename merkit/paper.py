@@ -118,6 +118,8 @@ METHOD_LABELS: Mapping[str, str] = MappingProxyType(
         "mer_augcn": "MER-auGCN",
         "softmax_att": "SoftmaxAtt.",
         "focal_loss": "FocalLos.",
+        # ours, not in the paper (no published value): Eq. 3 with the inverse alpha
+        "bal_loss_inverse": "BalLos. (inverse α; ours, not in the paper)",
         "dense_graph": "DenselyG.",
         "original_graph": "OriginalG.",
         "vgg16": "VGG16",

@@ -76,6 +76,20 @@ class History:
     samples_per_second: float
 
 
+def _nonfinite_message(loss: float, epoch: int, x: torch.Tensor, au: torch.Tensor | None) -> str:
+    """Why the loss is not finite: non-finite inputs first, the learning rate only if they are fine."""
+    bad_x = int((~torch.isfinite(x)).sum()) if x.is_floating_point() else 0
+    bad_au = int((~torch.isfinite(au)).sum()) if au is not None and au.is_floating_point() else 0
+    if bad_x or bad_au:
+        parts = [f"x has {bad_x} non-finite value(s)" if bad_x else "",
+                 f"the AU targets have {bad_au} non-finite value(s)" if bad_au else ""]
+        return (f"loss became {loss} at epoch {epoch}: the inputs are not finite "
+                f"({'; '.join(p for p in parts if p)}); fix the data (flows, AU targets), "
+                "not the learning rate")
+    return (f"loss became {loss} at epoch {epoch}; the inputs (x and the AU targets) are finite, "
+            "so the optimisation diverged: lower the learning rate")
+
+
 def fit(
     model: nn.Module,
     x: torch.Tensor,
@@ -121,7 +135,7 @@ def fit(
             ab = au[idx].to(device, non_blocking=True) if au is not None else None
             loss, parts = loss_fn(_output(model(xb)), yb, ab)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch + 1}; lower the learning rate")
+                raise FloatingPointError(_nonfinite_message(float(loss.detach()), epoch + 1, x, au))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

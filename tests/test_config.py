@@ -75,3 +75,13 @@ def test_occlusion_scores_join_per_condition():
     row = pub[(pub.method == "rrrn") & (pub.condition == "mask") & (pub.metric == "f1")].iloc[0]
     ours = pd.DataFrame([{"method": "rrrn", "fold": "loso", "condition": "mask", "metric": "f1", "ours": 0.1}])
     assert tables.join_published(ours, "rrrn.table4")["published"].iat[0] == pytest.approx(row.value)
+
+
+def test_profiles_carry_the_bootstrap_settings_and_they_are_no_departure():
+    from merkit.metrics import BootstrapConfig
+
+    assert config.get_profile("smoke").bootstrap == BootstrapConfig(n_resamples=200)
+    for name in ("quick", "paper"):
+        boot = config.get_profile(name).bootstrap
+        assert (boot.n_resamples, boot.confidence, boot.method) == (1000, 0.95, "percentile")
+    assert not any(k.startswith("bootstrap") for k, _, _ in config.departures(config.get_profile("smoke")))

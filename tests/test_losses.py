@@ -19,6 +19,7 @@ from merkit.losses import (
     au_targets,
     balanced_detection_loss,
     classification_loss,
+    detection_loss,
     focal_loss,
     joint_loss,
 )
@@ -252,3 +253,32 @@ def test_objectives_are_picklable_frozen_and_duck_typed() -> None:
     # losses never import merkit.models: any object with the fields works
     duck = SimpleNamespace(logits=torch.randn(2, 5), au_probs=None, alpha=None, region_logits=None)
     assert torch.isfinite(CrossEntropyObjective()(duck, torch.tensor([1, 2]), None)[0])
+
+
+def test_eq3_both_balances_against_hand_computation() -> None:
+    """Eq. 3 as printed (alpha = batch share of positives on the positive term) and with the
+    inverse alpha (1 - share), by hand on a 3 x 2 batch."""
+    probs = [[0.9, 0.2], [0.3, 0.6], [0.7, 0.1]]
+    y = [[1, 0], [0, 0], [1, 1]]
+    o, g = 0.05, 2.0
+
+    def by_hand(alpha: list[float]) -> float:
+        total = 0.0
+        for pj, yj in zip(probs, y, strict=True):
+            for i, (p, t) in enumerate(zip(pj, yj, strict=True)):
+                if t:
+                    total += alpha[i] * (1 - p) ** g * math.log((p + o) / (1 + o))
+                else:
+                    total += (1 - alpha[i]) * p**g * math.log((1 + o - p) / (1 + o))
+        return -total / 6
+
+    share = [2 / 3, 1 / 3]
+    p, t = torch.tensor(probs, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
+    printed = detection_loss(p, t, LossConfig())
+    inverse = detection_loss(p, t, LossConfig(balance="inverse"))
+    assert printed.item() == pytest.approx(by_hand(share), rel=1e-12)
+    assert inverse.item() == pytest.approx(by_hand([1 - a for a in share]), rel=1e-12)
+    assert printed.item() != pytest.approx(inverse.item())
+    assert LossConfig().balance == "as_printed"
+    with pytest.raises(ValueError, match="balance"):
+        LossConfig(balance="weird")  # type: ignore[arg-type]

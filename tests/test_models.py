@@ -4,6 +4,7 @@ contract (registry, configs, ModelOutput, forward_features / forward_head)."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import warnings
 
 import pytest
@@ -346,6 +347,9 @@ def test_variants_differ_exactly_where_the_tables_say() -> None:
         diff("focal_loss") == {"loss.detection"}
         and variants["focal_loss"].loss.detection == "focal"
     )
+    assert diff("bal_loss_inverse") == {"loss.balance"}
+    assert variants["bal_loss_inverse"].loss.balance == "inverse"
+    assert "ours" in variants["bal_loss_inverse"].label
     assert diff("dense_graph") == {"graph"} and diff("original_graph") == {"graph"}
     assert diff("au_task") == {"aus"}
     assert set(TABLE_VII_AUS) <= set(variants["au_task"].model.resolved_aus)
@@ -531,6 +535,10 @@ def test_registry_module_imports_no_model_module() -> None:
     imported = {
         n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
     } | {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert {m for m in imported if m.startswith("merkit")} == {"merkit.models.pretrained"}
+    pretrained = importlib.import_module("merkit.models.pretrained")
+    tree = ast.parse(inspect.getsource(pretrained))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert {m for m in imported if m.startswith("merkit")} == {"merkit.models.weights"}
 
 
@@ -540,3 +548,62 @@ def test_input_size_is_a_constructor_argument() -> None:
         MERAuGCN(MERAuGCNConfig())  # type: ignore[call-arg]  input_size is required
     with pytest.raises(TypeError):
         RRRN(RRRNConfig())  # type: ignore[call-arg]
+
+
+def test_softmax_attention_is_rescaled_by_d_by_default() -> None:
+    d, k = 1024, 3
+    z = torch.randn(4, d)
+    scaled = AUAttention(d, k, "softmax", rescale=True)
+    w = scaled.weights(z)
+    assert w.mean().item() == pytest.approx(1.0, rel=1e-5)  # mean weight 1, like the sigmoid's order
+    torch.testing.assert_close(w.sum(-1), torch.full((4, k), float(d)))
+    unscaled = AUAttention(d, k, "softmax")
+    unscaled.load_state_dict(scaled.state_dict())
+    torch.testing.assert_close(unscaled.weights(z) * d, w)
+    # the model config: rescaled by default, the unscaled form one flag away
+    cfg = variant("softmax_att").model
+    assert cfg.softmax_rescale is True
+    m = create_model("mer_augcn", cfg, input_size=28, feature_dim=64, gcn_hidden=8)
+    assert m.attention.rescale and m.attention.weights(torch.randn(2, 64)).mean().item() == pytest.approx(1.0)
+    m0 = create_model("mer_augcn", cfg, input_size=28, feature_dim=64, gcn_hidden=8, softmax_rescale=False)
+    assert m0.attention.weights(torch.randn(2, 64)).sum(-1).allclose(torch.ones(2, 12))
+
+
+@pytest.mark.parametrize("blocks", [(2, 2, 2, 2), (1, 1, 1, 1)])
+@pytest.mark.parametrize("resize", ["resize", "center_crop"])
+def test_resnet18_row_readings_from_the_config(blocks, resize) -> None:
+    from merkit.config import get_profile
+    from merkit.reproduce import augcn
+
+    profile = get_profile("smoke")
+    sec = dataclasses.replace(profile.augcn, resnet18_blocks=blocks, resnet18_resize=resize)
+    r = augcn.recipe(dataclasses.replace(profile, augcn=sec), "resnet18")
+    assert r.config.resnet_blocks == blocks and r.config.resize == resize
+    assert r.label == f"Resnet18 ({'-'.join(map(str, blocks))}, {resize})"
+    side = sec.resnet18_input_size
+    assert r.input_size == (side if resize == "resize" else 2 * side)
+    model = create_model(r.model, r.config, input_size=r.input_size)
+    assert model.crop_side == side and model.backbone.input_size == side
+    assert [len(model.backbone.path_u.layer1), len(model.backbone.path_u.layer4)] == [blocks[0]] * 2
+    flow = torch.randn(2, 2, r.input_size, r.input_size)
+    assert model(flow).logits.shape == (2, 5)
+    if resize == "center_crop":  # the backbone sees the central square, nothing else
+        c0 = (r.input_size - side) // 2
+        with torch.no_grad():
+            z = model.eval().forward_features(flow)
+            torch.testing.assert_close(
+                z, model.backbone.forward_features(flow[..., c0 : c0 + side, c0 : c0 + side])
+            )
+
+
+def test_default_resnet18_row_is_unchanged() -> None:
+    """The default reading builds exactly the backbone it built before (bit-identical runs)."""
+    v = variant("resnet18")
+    assert v.model.resnet_blocks == (2, 2, 2, 2) and v.model.resize == "resize"
+    assert v.label == "Resnet18 (2-2-2-2, resize)"
+    torch.manual_seed(0)
+    a = create_model("mer_augcn", v.model, input_size=32, feature_dim=64)
+    torch.manual_seed(0)
+    b = ResNet18TwoPath(ResNet18TwoPathConfig(feature_dim=64), input_size=32)
+    sa, sb = a.backbone.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)

@@ -287,3 +287,23 @@ def test_published_returns_fresh_copies_and_unknown_ids_fail() -> None:
         paper.published("augcn.table8")
     with pytest.raises(ValueError, match="unknown paper"):
         paper.published_results("casme")
+
+
+def test_table7_sample_counts_sit_beside_the_published_228_and_78() -> None:
+    from merkit.reproduce import augcn
+    from merkit.reproduce.tables import Workspace
+
+    df = pd.DataFrame({"dataset": ["casme2"] * 3 + ["samm"] * 2, "aus": [(1,), (4,), (12,), (2,), (14,)]})
+    counts = augcn.au_task_counts(Workspace(None, df))  # type: ignore[arg-type]
+    assert list(counts.columns) == ["dataset", "ours", "published", "rule"]
+    assert counts.set_index("dataset")[["ours", "published"]].to_dict("index") == {
+        "casme2": {"ours": 3, "published": 228}, "samm": {"ours": 2, "published": 78}}
+    assert "AU1, 2, 4, 9, 12, 14, 17" in counts["rule"].iat[0]
+
+
+def test_the_extra_table4_row_is_ours_and_unpublished() -> None:
+    from merkit.reproduce import augcn
+
+    assert "bal_loss_inverse" in augcn.ABLATIONS["table4"][1]
+    assert "not in the paper" in paper.METHOD_LABELS["bal_loss_inverse"]
+    assert "bal_loss_inverse" not in set(paper.published("augcn.table4")["method"])

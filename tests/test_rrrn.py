@@ -151,7 +151,8 @@ def test_forward_composition_by_hand():
             z = torch.cat([f[b], h2 + f[b]], dim=1)  # (R, 2C)
             assert torch.allclose(out.features[b], z.sum(dim=0), rtol=1e-4, atol=1e-5)
             assert torch.allclose(out.logits[b], model.head(z.sum(dim=0)), rtol=1e-4, atol=1e-5)
-            assert torch.allclose(out.region_logits[b], model.region_head(z), atol=1e-5)
+            region_head = model.region_head if model.region_head is not None else model.head
+            assert torch.allclose(out.region_logits[b], region_head(z), atol=1e-5)
 
 
 def test_backbone_is_shared_across_regions_and_flag_unshares():
@@ -323,3 +324,112 @@ def test_loss_rejects_bad_targets():
         correlation_loss(torch.zeros(2, 6, 5), torch.zeros(2, 5), torch.tensor([0, 5]))
     with pytest.raises(ValueError, match="alpha"):
         region_biased_loss(torch.zeros(4))
+
+
+# ---------------------------------------------------------------- P(f_k) of Eq. 8 is trained forward
+
+
+def _separable_batch(n: int = 10, size: int = 32):
+    """Two classes whose flows differ in sign: class 0 moves right, class 4 moves left."""
+    gen = torch.Generator().manual_seed(3)
+    y = torch.tensor([0, 4] * (n // 2))
+    flow = 0.1 * torch.randn(n, 2, size, size, generator=gen)
+    flow[:, 0] += torch.where(y == 0, 1.0, -1.0).view(n, 1, 1)
+    return flow, y
+
+
+def _mean_log_p_regions(model, flow, y):
+    out = model(flow)
+    logp = torch.log_softmax(out.region_logits, dim=-1)
+    return logp.gather(2, y.view(-1, 1, 1).expand(-1, logp.shape[1], 1)).mean().item()
+
+
+@pytest.mark.parametrize(
+    "fields, objective",
+    [
+        ({}, RRRNObjective()),  # our default: the shared head, hinge through P(f_a) only
+        ({"region_classifier": "separate"}, RRRNObjective(region_ce=1.0)),  # one field away
+    ],
+)
+def test_one_step_raises_log_p_of_the_true_class_per_region(fields, objective):
+    torch.manual_seed(0)
+    model = rrrn(input_size=32, **fields).train()
+    flow, y = _separable_batch()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    before = _mean_log_p_regions(model, flow, y)
+    loss, parts = objective(model(flow), y, None)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    after = _mean_log_p_regions(model, flow, y)
+    assert after > before, (before, after)
+    assert ("reg" in parts) == (objective.region_ce > 0)
+
+
+def test_literal_cor_gradient_trains_a_separate_region_head_backwards():
+    """The issue: with a separate head and no CE of its own, Eq. 8's hinge is the head's only
+    gradient and it lowers log P(f_k) of the true class wherever it is active."""
+    b, r, c = 4, 6, 5
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(b, r, 8, generator=gen)
+    head = torch.nn.Linear(8, c)
+    logits = torch.full((b, c), -3.0)  # an aggregate that is not confident: the hinge is active
+    y = torch.tensor([0, 1, 2, 3])
+    alpha = torch.full((b, r), 1.0 / r)
+
+    def log_p():
+        lp = torch.log_softmax(head(z), dim=-1)
+        return lp.gather(2, y.view(-1, 1, 1).expand(-1, r, 1)).mean().item()
+
+    literal = RRRNObjective(cor_gradient="both")
+    before = log_p()
+    loss, _ = literal(ModelOutput(logits=logits, alpha=alpha, region_logits=head(z)), y, None)
+    loss.backward()
+    with torch.no_grad():
+        for p in head.parameters():
+            p -= 0.5 * p.grad
+    assert log_p() < before
+    # our default lets no gradient reach the region side of the hinge
+    ours, _ = RRRNObjective()(ModelOutput(logits=logits, alpha=alpha, region_logits=head(z)), y, None)
+    assert not ours.requires_grad  # (the constant logits here are the only other input)
+
+
+def test_region_ce_term_by_hand():
+    b, r, c = 3, 6, 5
+    gen = torch.Generator().manual_seed(2)
+    out = ModelOutput(
+        logits=torch.randn(b, c, generator=gen, dtype=torch.float64),
+        alpha=torch.softmax(torch.randn(b, r, generator=gen, dtype=torch.float64), dim=1),
+        region_logits=torch.randn(b, r, c, generator=gen, dtype=torch.float64),
+    )
+    y = torch.tensor([0, 2, 4])
+    reg = sum(-_log_softmax_by_hand(out.region_logits[i, k].tolist())[int(y[i])]
+              for i in range(b) for k in range(r)) / (b * r)  # fmt: skip
+    base, _ = RRRNObjective()(out, y, None)
+    total, parts = RRRNObjective(region_ce=0.5)(out, y, None)
+    assert parts["reg"] == pytest.approx(reg)
+    assert total.item() == pytest.approx(base.item() + 0.5 * reg)
+
+
+def test_profile_lambdas_reach_the_recipe_and_change_the_total():
+    from merkit.config import get_profile
+    from merkit.reproduce import rrrn as rrrn_rows
+
+    profile = get_profile("smoke")
+    assert rrrn_rows.recipe(profile, "rrrn").objective == profile.occlusion.rrrn_loss == RRRNObjective()
+    b, r, c = 4, 6, 5
+    gen = torch.Generator().manual_seed(5)
+    out = ModelOutput(
+        logits=torch.randn(b, c, generator=gen) * 2,
+        alpha=torch.full((b, r), 1.0 / r),  # RB active: alpha_max - alpha_0 = 0 < beta
+        region_logits=torch.randn(b, r, c, generator=gen) * 2,
+    )
+    y = torch.tensor([0, 1, 2, 3])
+    base = rrrn_rows.recipe(profile, "rrrn").objective(out, y, None)[0].item()
+    for override in ({"lambda1": 3.0}, {"lambda2": 0.9}, {"beta": 0.2}):
+        occ = dataclasses.replace(
+            profile.occlusion, rrrn_loss=dataclasses.replace(RRRNObjective(), **override)
+        )
+        objective = rrrn_rows.recipe(dataclasses.replace(profile, occlusion=occ), "rrrn").objective
+        assert objective == occ.rrrn_loss
+        assert objective(out, y, None)[0].item() != pytest.approx(base), override

@@ -20,12 +20,13 @@ Benchmarks write only to temporary folders (never the user's cache).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -182,6 +183,21 @@ def ms(seconds: float) -> str:
 
 
 # --- timing helpers ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[int]:
+    """Run the block with ``torch.set_num_threads(threads)`` (``None``: leave it), restore it
+    afterwards; yields the thread count in force inside the block."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
 
 
 def best_of(fn: Callable[[], object], repeats: int, *, warmup: bool = True) -> float:

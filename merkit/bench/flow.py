@@ -80,6 +80,7 @@ def plain_loop(df: pd.DataFrame, cfg: PreprocessConfig) -> tuple[float, int]:
     import cv2
     import dlib
 
+    from merkit.io import read_image
     from merkit.preprocess.augment import augment_pairs
 
     p = cfg.flow
@@ -87,14 +88,14 @@ def plain_loop(df: pd.DataFrame, cfg: PreprocessConfig) -> tuple[float, int]:
     detector = dlib.get_frontal_face_detector()
     n = 0
     for row in df.itertuples():
-        onset_bgr = cv2.imread(str(row.frames[0]))
-        rects = detector(cv2.cvtColor(onset_bgr, cv2.COLOR_BGR2RGB), cfg.face.upsample)
+        onset_rgb = read_image(row.frames[0], name=row.clip)
+        rects = detector(onset_rgb, cfg.face.upsample)
         r = rects[0]
         x0, y0, x1, y1 = max(0, r.left()), max(0, r.top()), r.right(), r.bottom()
         centre = ((x0 + x1) / 2, (y0 + y1) / 2)
-        onset = cv2.cvtColor(onset_bgr, cv2.COLOR_BGR2GRAY)
+        onset = cv2.cvtColor(onset_rgb, cv2.COLOR_RGB2GRAY)
         for apex, angle, _ in augment_pairs(row.onset, row.apex, row.offset, cfg.augment):
-            nxt = cv2.imread(str(row.frames[apex - row.onset]), cv2.IMREAD_GRAYSCALE)
+            nxt = read_image(row.frames[apex - row.onset], mode="gray", name=row.clip)
             rot = cv2.getRotationMatrix2D(centre, angle, 1.0)
             pair = []
             for img in (onset, nxt):

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from merkit.bench.common import device_name, machine_line, print_table, ratio_line
+from merkit.bench.common import device_name, machine_line, print_table, ratio_line, torch_threads
 from merkit.losses import joint_loss
 from merkit.models.mer_augcn import (
     PAPER_INPUT_SIZE,
@@ -231,10 +231,7 @@ def bench_train_throughput(
         raise ValueError(f"au_heads must be 'batched' or 'loop', got {au_heads!r}")
     v = variant(variant_name, **model_overrides)
     size = _size(v, input_size)
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads) as used:
         dev = resolve_device(device)
         torch.manual_seed(seed)
         model = MERAuGCN(v.model, input_size=size).to(dev)
@@ -249,12 +246,10 @@ def bench_train_throughput(
             step()
         _sync(dev)
         seconds = time.perf_counter() - start
-    finally:
-        torch.set_num_threads(old_threads)
     return {
         "variant": variant_name,
         "device": str(dev),
-        "threads": threads if threads is not None else old_threads,
+        "threads": used,
         "batch_size": batch_size,
         "input_size": size,
         "steps": steps,
@@ -309,10 +304,7 @@ def compare_au_heads(
     if not v.model.au_detection:
         raise ValueError(f"variant {variant_name!r} has no AU module; pick e.g. 'mer_augcn'")
     size = _size(v, input_size)
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads) as threads_used:
         dev = resolve_device(device)
         torch.manual_seed(seed)
         batched = MERAuGCN(v.model, input_size=size).to(dev)
@@ -350,9 +342,6 @@ def compare_au_heads(
                     steppers[name]()
                 _sync(dev)
                 rates[name].append(steps * batch_size / (time.perf_counter() - start))
-        threads_used = torch.get_num_threads()
-    finally:
-        torch.set_num_threads(old_threads)
     median = {name: statistics.median(r) for name, r in rates.items()}
     heads = {name.split(":")[1]: median.pop(name) for name in ("heads:batched", "heads:loop")}
     return {

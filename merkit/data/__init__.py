@@ -16,7 +16,8 @@ so the same loaders read it):
 
 Where the data come from (licensed roots or the synthetic set): :class:`DataConfig` ->
 :func:`resolve` -> :class:`DataSource` (``.load(classes)``); ``python -m merkit.data`` prints
-a summary. :func:`data_fingerprint` hashes a clip table.
+a summary. :func:`fingerprint` (alias :func:`data_fingerprint`) hashes a clip table's content
+(every used frame's bytes and the annotation rows; :func:`clip_fingerprints` per clip).
 
 Schema (:data:`COLUMNS`, in order; one row per clip, sorted by dataset, subject, clip):
 
@@ -56,7 +57,7 @@ from merkit.data._common import (
     FramesNotFoundError,
     validate,
 )
-from merkit.data.fingerprint import data_fingerprint
+from merkit.data.fingerprint import clip_fingerprints, data_fingerprint, fingerprint
 from merkit.data.registry import (
     DatasetEntry,
     dataset_root,
@@ -77,7 +78,9 @@ __all__ = [
     "FramesNotFoundError",
     "casme2",
     "composite",
+    "clip_fingerprints",
     "data_fingerprint",
+    "fingerprint",
     "dataset_root",
     "get_dataset",
     "list_datasets",

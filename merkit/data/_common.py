@@ -10,7 +10,17 @@ only say which columns they need and where their frames live.
   :class:`AnnotationError` naming the file and row.
 * :func:`find_frames` lists a clip folder, parses the frame number out of each file name (no
   assumption about zero padding) and returns the frames ``onset..offset`` in temporal order,
-  or says which ones are missing.
+  or says which ones are missing; :func:`frames_problem` then checks that each is a complete
+  image file (:func:`merkit.io.check_image_file`: a JPEG ends with its end-of-image marker, a
+  PNG with IEND; only the files' ends are read, so it is cheap). A clip with a truncated or
+  corrupt frame is handled like one with a missing frame (``on_missing``). This load-time check
+  is structural; :func:`merkit.io.read_image` repeats it and also fails on an undecodable file
+  when the pixels are read.
+* :func:`subject_number` reads a subject cell in every form both data sets use (``1``,
+  ``1.0``, ``"1.0"``, ``"01"``, ``"sub1"``, ``"Sub01"``, ``"006"``).
+* A header row with two columns that map to the same field (``OnsetFrame`` and ``Onset``) is
+  an :class:`AnnotationError` naming both; AU cells that cannot be parsed are
+  :class:`AnnotationError`; AU alternatives (``"12 or 14"``) are a :class:`DataWarning`.
 * :class:`Skipper` implements the ``on_missing="error"|"skip"`` switch: raise, or warn and
   record the clip in ``df.attrs["skipped"]``, never drop silently.
 * :func:`to_frame` builds the one-row-per-clip DataFrame with the schema :data:`COLUMNS`, and
@@ -31,6 +41,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from merkit.facs import OBJECTIVE_CLASSES, parse_aus
+from merkit.io import check_image_file
 
 OnMissing = Literal["error", "skip"]
 ApexRule = Literal["middle", "error"]
@@ -169,6 +180,19 @@ def _match_header(
     return found
 
 
+def _ambiguous_columns(
+    cells: Sequence[Any], aliases: Mapping[str, tuple[str, ...]]
+) -> list[tuple[str, list[str]]]:
+    """Fields that two or more header cells map to: ``[(field, [cell, cell...])]``."""
+    normalized = [normalize_header(c) for c in cells]
+    out = []
+    for name, names in aliases.items():
+        hits = [str(cells[i]).strip() for i, n in enumerate(normalized) if n and n in names]
+        if len(hits) > 1:
+            out.append((name, hits))
+    return out
+
+
 def read_table(
     path: Path,
     required: Mapping[str, tuple[str, ...]],
@@ -204,6 +228,16 @@ def read_table(
                 if len(found) < len(required):
                     continue
                 found.update(_match_header(cells, optional))
+                ambiguous = _ambiguous_columns(cells, {**required, **optional})
+                if ambiguous:
+                    listed = "; ".join(
+                        f"{', '.join(repr(c) for c in hits)} all map to {field}"
+                        for field, hits in ambiguous
+                    )
+                    raise AnnotationError(
+                        f"{path.name} (sheet {name!r}, header row {number}): {listed}; "
+                        "keep one of the columns (rename or delete the others)"
+                    )
                 data: list[tuple[int, tuple[Any, ...]]] = []
                 for row_number, row in enumerate(rows[number:], start=number + 1):
                     values = tuple(row)
@@ -277,6 +311,42 @@ def as_int(value: object, *, what: str, where: str) -> int:
     if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+(\.0*)?\s*", value):
         return int(float(value))
     raise AnnotationError(f"{where}: {what} {value!r} is not an integer; fix the cell")
+
+
+def subject_number(value: object, *, where: str, dataset: str = "") -> int:
+    """A subject cell -> its positive number, in every form CASME II and SAMM copies use.
+
+    ``1``, ``1.0``, ``"1"``, ``"01"``, ``"1.0"``, ``"006"``, ``"sub1"``, ``"Sub01"``,
+    ``"sub 1"``, ``"s01"``. Anything else, or 0, raises :class:`AnnotationError` naming ``where``.
+    """
+    number: int | None = None
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(?:sub|s)?\s*[-_]?\s*(\d+)(?:\.0*)?\s*", value, re.IGNORECASE)
+        number = int(match.group(1)) if match else None
+    elif not isinstance(value, bool):
+        try:
+            number = as_int(value, what="subject", where=where)
+        except AnnotationError:
+            number = None
+    label = f"{dataset} " if dataset else ""
+    if number is None:
+        raise AnnotationError(
+            f"{where}: subject {value!r} is not a {label}subject number (forms: 1, 1.0, '01', "
+            "'sub01', '006'); fix the cell"
+        )
+    if number <= 0:
+        raise AnnotationError(f"{where}: subject {value!r} must be a positive number")
+    return number
+
+
+def subject_folder(tree: Path, clip: str, candidates: Sequence[str]) -> Path:
+    """``tree/<subject>/<clip>`` for the first candidate subject folder name that exists
+    (e.g. ``("sub01", "sub1")``), else the first candidate's path (reported as missing)."""
+    for name in candidates:
+        folder = tree / name / clip
+        if folder.is_dir():
+            return folder
+    return tree / candidates[0] / clip
 
 
 def parse_objective_class(value: object, *, where: str) -> int:
@@ -369,7 +439,22 @@ def read_clip_row(
     apex, estimated = parse_apex(table.cell(cells, "apex"), onset, offset, rule=apex_rule, where=where)
     aus_cell = table.cell(cells, "aus")
     return ClipRow(where, subject, clip, onset, apex, offset, estimated, aus_cell,
-                   parse_aus(aus_cell, context=where))
+                   read_aus(aus_cell, where=where))
+
+
+def read_aus(cell: object, *, where: str) -> tuple[int, ...]:
+    """:func:`merkit.facs.parse_aus` of an AU cell; a bad cell is an :class:`AnnotationError`
+    and an alternative (``"12 or 14"``, both kept) a :class:`DataWarning`, each naming ``where``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            aus = parse_aus(cell, context=where)
+        except ValueError as err:
+            raise AnnotationError(str(err)) from None
+    for w in caught:
+        category = DataWarning if issubclass(w.category, UserWarning) else w.category
+        warnings.warn(str(w.message), category, stacklevel=3)
+    return aus
 
 
 def clip_record(
@@ -472,6 +557,24 @@ def find_frames(
             f"in {folder} (missing: {shown}; the folder holds {len(index)} matching images)"
         )
     return tuple(index[n] for n in range(onset, offset + 1)), ""
+
+
+def frames_problem(frames: Sequence[Path]) -> str:
+    """``""`` when every frame file is a complete image, else what is wrong with which ones.
+
+    The structural check of :func:`merkit.io.check_image_file` (first and last bytes only:
+    a truncated JPEG lacks its ``FF D9`` end marker, a PNG its ``IEND`` chunk).
+    """
+    bad = []
+    for path in frames:
+        problem = check_image_file(path)
+        if problem:
+            bad.append(f"{path.name} {problem}")
+    if not bad:
+        return ""
+    shown = "; ".join(bad[:3]) + (f"; ... ({len(bad)} in all)" if len(bad) > 3 else "")
+    folder = Path(frames[0]).parent
+    return f"{len(bad)} corrupt frame file(s) in {folder}: {shown}"
 
 
 def _ranges(numbers: Sequence[int]) -> list[str]:

@@ -11,13 +11,18 @@ fine); ``Subject`` may be ``1``, ``"01"`` or ``"sub01"`` in either file; ``ApexF
 :func:`merkit.data._common.parse_apex`); AU cells such as ``"4+L10"``, ``"R12"``, ``"1+2"`` are
 parsed by :func:`merkit.facs.parse_aus`; frame files are found by the number in their name, not
 by an assumed zero padding. If ``CASME2-ObjectiveClasses.xlsx`` is absent but the coding sheet
-has an "Objective Class" column, that column is used.
+has an "Objective Class" column, that column is used; when both exist the objective-class file
+wins and every clip whose coding-sheet class disagrees with it is listed in a
+:class:`~merkit.data._common.DataWarning` (and in ``df.attrs["class_conflicts"]``). Subjects
+are read by :func:`merkit.data._common.subject_number` (``1``, ``1.0``, ``"1.0"``, ``"01"``,
+``"sub1"``: the forms SAMM accepts too) and their frame folder may be ``sub01/`` or ``sub1/``.
+A clip with a truncated or corrupt frame file is handled like one with a missing frame
+(``on_missing``), see :func:`merkit.data._common.frames_problem`.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -31,18 +36,21 @@ from merkit.data._common import (
     OnMissing,
     Skipper,
     Table,
-    as_int,
     cell_text,
     check_unique,
     clip_record,
     find_file,
     find_frames,
+    frames_problem,
     image_pattern,
     parse_objective_class,
     read_clip_row,
     read_table,
+    subject_folder,
+    subject_number,
     to_frame,
 )
+from merkit.io import FrameError
 
 DATASET = "casme2"
 CODING_FILE = "CASME2-coding-20140508.xlsx"
@@ -76,19 +84,9 @@ _OBJECTIVE_COLUMNS = {
 
 
 def subject_id(value: object, *, where: str) -> str:
-    """``1``, ``1.0``, ``"01"``, ``"sub1"``, ``"Sub01"`` -> ``"sub01"`` (the frame folder name)."""
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*(?:sub)?\s*0*(\d+)\s*", value, re.IGNORECASE)
-        if match is None:
-            raise AnnotationError(
-                f"{where}: subject {value!r} is not a CASME II subject (1, '01' or 'sub01')"
-            )
-        number = int(match.group(1))
-    else:
-        number = as_int(value, what="subject", where=where)
-    if number <= 0:
-        raise AnnotationError(f"{where}: subject {value!r} must be a positive number")
-    return f"sub{number:02d}"
+    """``1``, ``1.0``, ``"1.0"``, ``"01"``, ``"sub1"``, ``"Sub01"`` -> ``"sub01"`` (the frame
+    folder name; :func:`merkit.data._common.subject_number`)."""
+    return f"sub{subject_number(value, where=where, dataset='CASME II'):02d}"
 
 
 def frame_tree(root: Path, variant: Variant) -> tuple[Path, str]:
@@ -193,6 +191,7 @@ def load(
     skipper = Skipper(on_missing, DATASET)
     records: list[dict[str, Any]] = []
     used: set[tuple[str, str]] = set()
+    conflicts: list[str] = []
     for row, cells in coding.rows:
         r = read_clip_row(coding, row, cells, subject_id, apex_rule=apex_rule)
         if lookup is not None:
@@ -209,12 +208,30 @@ def load(
                 continue
             used.add((r.subject, r.clip))
             objective = hit[0]
+            if "objective_class" in coding.columns:
+                cell = coding.cell(cells, "objective_class")
+                try:
+                    coded = None if cell is None else parse_objective_class(cell, where=r.where)
+                except AnnotationError:
+                    coded = -1
+                if coded is not None and coded != objective:
+                    conflicts.append(
+                        f"{r.subject}/{r.clip} ({r.where}: {cell!r} vs {objective} in "
+                        f"{objective_path.name} row {hit[1]})"
+                    )
         else:
             objective = parse_objective_class(coding.cell(cells, "objective_class"), where=r.where)
 
-        frames, problem = find_frames(tree / r.subject / r.clip, r.onset, r.offset, pattern)
+        number = int(r.subject[3:])
+        folder = subject_folder(tree, r.clip, (r.subject, f"sub{number}", f"{number:02d}", str(number)))
+        frames, problem = find_frames(folder, r.onset, r.offset, pattern)
         if problem:
             skipper.problem(subject=r.subject, clip=r.clip, where=r.where, reason=problem)
+            continue
+        problem = frames_problem(frames)
+        if problem:
+            skipper.problem(subject=r.subject, clip=r.clip, where=r.where, reason=problem,
+                            error=FrameError)
             continue
         records.append(
             clip_record(DATASET, r, objective=objective, emotion=coding.cell(cells, "emotion"),
@@ -222,6 +239,15 @@ def load(
         )
     check_unique(records)
 
+    if conflicts:
+        warnings.warn(
+            f"{coding_path.name}: the 'Objective Class' column disagrees with "
+            f"{objective_path.name if objective_path else OBJECTIVE_FILE} for {len(conflicts)} "
+            f"clip(s); the objective-class file is used: {', '.join(conflicts[:10])}"
+            f"{' ...' if len(conflicts) > 10 else ''} (listed in df.attrs['class_conflicts'])",
+            DataWarning,
+            stacklevel=2,
+        )
     unused: list[str] = []
     if lookup is not None:
         unused = [
@@ -247,5 +273,6 @@ def load(
         "apex_rule": apex_rule,
         "skipped": skipper.skipped,
         "unused_objective_rows": unused,
+        "class_conflicts": conflicts,
     }
     return to_frame(records, attrs)

@@ -26,22 +26,24 @@ from typing import Any
 import pandas as pd
 
 from merkit.data._common import (
-    AnnotationError,
     ApexRule,
     OnMissing,
     Skipper,
-    as_int,
     cell_text,
     check_unique,
     clip_record,
     find_file,
     find_frames,
+    frames_problem,
     image_pattern,
     parse_objective_class,
     read_clip_row,
     read_table,
+    subject_folder,
+    subject_number,
     to_frame,
 )
+from merkit.io import FrameError
 
 DATASET = "samm"
 ANNOTATION_FILE = "SAMM_Micro_FACS_Codes_v2.xlsx"
@@ -69,11 +71,9 @@ _OPTIONAL = {
 
 
 def subject_id(value: object, *, where: str) -> str:
-    """``6``, ``6.0``, ``"6"``, ``"006"`` -> ``"006"`` (the frame folder name)."""
-    number = as_int(value, what="subject", where=where)
-    if number <= 0:
-        raise AnnotationError(f"{where}: subject {value!r} must be a positive number")
-    return f"{number:03d}"
+    """``6``, ``6.0``, ``"6"``, ``"6.0"``, ``"006"``, ``"sub6"`` -> ``"006"`` (the frame folder
+    name; :func:`merkit.data._common.subject_number`, shared with CASME II)."""
+    return f"{subject_number(value, where=where, dataset='SAMM'):03d}"
 
 
 def load(
@@ -114,12 +114,16 @@ def load(
     for row, cells in table.rows:
         r = read_clip_row(table, row, cells, subject_id, apex_rule=apex_rule)
         objective = parse_objective_class(table.cell(cells, "objective_class"), where=r.where)
-        folder = tree / r.subject / r.clip
-        if not folder.is_dir() and (tree / str(int(r.subject)) / r.clip).is_dir():
-            folder = tree / str(int(r.subject)) / r.clip  # a copy with unpadded subject folders
+        number = int(r.subject)  # a copy may have unpadded subject folders
+        folder = subject_folder(tree, r.clip, (r.subject, str(number), f"{number:02d}"))
         frames, problem = find_frames(folder, r.onset, r.offset, FRAME_PATTERN)
         if problem:
             skipper.problem(subject=r.subject, clip=r.clip, where=r.where, reason=problem)
+            continue
+        problem = frames_problem(frames)
+        if problem:
+            skipper.problem(subject=r.subject, clip=r.clip, where=r.where, reason=problem,
+                            error=FrameError)
             continue
         records.append(
             clip_record(DATASET, r, objective=objective, emotion=table.cell(cells, "emotion"),

@@ -5,7 +5,8 @@ dataclass, ``forward_features(x)`` and ``forward_head(features, pre_logits=False
 ``forward(x) = forward_head(forward_features(x))`` returns a :class:`ModelOutput`.
 
 ``create_model(name, config, input_size=..., weights=..., **fields)`` builds any registered
-model, ``list_models()`` lists them, ``default_config(name)`` gives a model's typed default
+model (``weights``: a local file, :func:`load_pretrained`, which also maps torchvision / timm
+ResNet18, VGG16 and VGG-Face checkpoints; :func:`describe_weights` names it in the reports), ``list_models()`` lists them, ``default_config(name)`` gives a model's typed default
 config. Importing this package imports every model module, which registers its builders.
 """
 
@@ -24,6 +25,7 @@ from merkit.models.mer_augcn import (
     variant,
 )
 from merkit.models.output import ModelOutput
+from merkit.models.pretrained import LoadReport, describe_weights, load_pretrained
 from merkit.models.registry import create_model, default_config, list_models, register_model
 from merkit.models.resnet import (
     BasicBlock,
@@ -45,6 +47,7 @@ __all__ = [
     "DualInceptionConfig",
     "GraphConv",
     "InceptionBlock",
+    "LoadReport",
     "MERAuGCN",
     "MERAuGCNConfig",
     "ModelOutput",
@@ -57,8 +60,10 @@ __all__ = [
     "Variant",
     "create_model",
     "default_config",
+    "describe_weights",
     "graph_adjacency",
     "list_models",
+    "load_pretrained",
     "register_model",
     "table_variants",
     "variant",

@@ -33,8 +33,23 @@ Decisions where the paper is silent (each one config field away):
   (it still has its own attention and detector, and its feature joins the sum-pools).
   Graph AUs missing from ``aus`` are dropped from the graph with a warning.
 * ``attention="softmax"`` (SoftAtt., Table IV): ``softmax`` over the d feature elements of
-  ``W_k z`` in place of the element-wise sigmoid, so each AU's weights sum to 1 (no rescaling,
-  as the ablation describes). ``"none"``: ``z_k* = z``.
+  ``W_k z`` in place of the element-wise sigmoid. Unscaled, each AU's d = 1024 weights sum to
+  1, so X starts near ``z / 1024`` and the detectors and the GCN see a feature three orders
+  of magnitude smaller than with the sigmoid: the ablation would then measure the scale, not
+  the competition between elements. ``softmax_rescale=True`` (default) multiplies the
+  weights by d (mean weight 1, the same order as the sigmoid's, whose weights are in (0, 1));
+  ``False`` is the unscaled form. ``"none"``: ``z_k* = z``.
+* ResNet18 backbone (Table III "Resnet18", Sec. IV-C): ``resnet_blocks=(2, 2, 2, 2)``
+  reads "four basic blocks of Resnet18" as ResNet18's four residual stages (the standard
+  ResNet18); ``(1, 1, 1, 1)`` is the literal four-basic-block reading. "Cropped to 112x112":
+  ``resize="resize"`` (default) feeds the flow as delivered, resized by the preprocessing to
+  the model's ``input_size`` (the same rule as the 28x28 Dual-Inception input);
+  ``resize="center_crop"`` crops at the model input: the model takes a flow of side
+  ``input_size`` and keeps its central ``round(crop_fraction * input_size)`` square (0.5:
+  112 of a 224 face-crop flow) before the backbone, so the crop cuts the face borders
+  instead of rescaling them. The crop is in the model (not the flow cache) so one flow set
+  serves both readings; :func:`merkit.reproduce.augcn.recipe` sizes the flow to
+  ``resnet18_input_size / crop_fraction`` for it.
 * Plain backbones (Table III "Resnet18", "Dual-Inception"): ``au_detection=False`` builds the
   backbone with a linear head on ``z``; their :class:`~merkit.models.output.ModelOutput` has
   ``au_logits = au_probs = None``.
@@ -69,12 +84,14 @@ Attention = Literal["sigmoid", "softmax", "none"]
 GraphChoice = Literal["final", "original", "dense", "none"]
 GraphNorm = Literal["none", "sym", "row"]
 Fusion = Literal["sum", "concat", "z_o", "z_r"]
+Resize = Literal["resize", "center_crop"]
 
 BACKBONES: tuple[str, ...] = ("dual_inception", "resnet18")
 ATTENTIONS: tuple[str, ...] = ("sigmoid", "softmax", "none")
 GRAPHS: tuple[str, ...] = ("final", "original", "dense", "none")
 GRAPH_NORMS: tuple[str, ...] = ("none", "sym", "row")
 FUSIONS: tuple[str, ...] = ("sum", "concat", "z_o", "z_r")
+RESIZES: tuple[str, ...] = ("resize", "center_crop")
 
 #: The papers' flow sides per backbone (MER-auGCN Sec. IV-B2 / IV-C): documentation for the
 #: callers that choose an input size; no constructor or builder reads it.
@@ -102,8 +119,12 @@ class MERAuGCNConfig:
     backbone: Backbone = "dual_inception"
     feature_dim: int = 1024
     backbone_batch_norm: bool = False
+    resnet_blocks: tuple[int, int, int, int] = (2, 2, 2, 2)
+    resize: Resize = "resize"
+    crop_fraction: float = 0.5
     au_detection: bool = True
     attention: Attention = "sigmoid"
+    softmax_rescale: bool = True
     detector_hidden: int = 64
     graph: GraphChoice = "final"
     graph_norm: GraphNorm = "none"
@@ -121,6 +142,16 @@ class MERAuGCNConfig:
         _choice("graph", self.graph, GRAPHS)
         _choice("graph_norm", self.graph_norm, GRAPH_NORMS)
         _choice("fusion", self.fusion, FUSIONS)
+        _choice("resize", self.resize, RESIZES)
+        if len(self.resnet_blocks) != 4 or min(self.resnet_blocks) <= 0:
+            raise ValueError(
+                f"MERAuGCNConfig.resnet_blocks must be 4 positive block counts, got "
+                f"{self.resnet_blocks}"
+            )
+        if not 0.0 < self.crop_fraction <= 1.0:
+            raise ValueError(
+                f"MERAuGCNConfig.crop_fraction must be in (0, 1], got {self.crop_fraction}"
+            )
         for name in ("feature_dim", "gcn_hidden", "gcn_out", "num_classes"):
             if getattr(self, name) <= 0:
                 raise ValueError(
@@ -167,6 +198,11 @@ class MERAuGCNConfig:
             )
 
     @property
+    def backbone_label(self) -> str:
+        """Short name of the ResNet18 reading, e.g. ``"2-2-2-2, resize"`` (Table III label)."""
+        return f"{'-'.join(str(b) for b in self.resnet_blocks)}, {self.resize}"
+
+    @property
     def resolved_aus(self) -> tuple[int, ...]:
         """The detector AUs in order (``()`` for a plain backbone)."""
         if not self.au_detection:
@@ -206,15 +242,19 @@ class AUAttention(nn.Module):
 
     **Shapes** ``z: (B, d) -> X: (B, K, d)`` with ``X[:, k] = w_k(z) * z`` where
     ``w_k = sigmoid(W_k z + b_k)`` (``"sigmoid"``), ``softmax_d(W_k z + b_k)`` (``"softmax"``,
-    over the d elements) or 1 (``"none"``, no parameters).
+    over the d elements; times d with ``rescale``, so the mean weight is 1) or 1 (``"none"``,
+    no parameters).
     """
 
-    def __init__(self, dim: int, num_aus: int, mode: str = "sigmoid") -> None:
+    def __init__(
+        self, dim: int, num_aus: int, mode: str = "sigmoid", *, rescale: bool = False
+    ) -> None:
         super().__init__()
         _choice("attention", mode, ATTENTIONS)
         self.dim = dim
         self.num_aus = num_aus
         self.mode = mode
+        self.rescale = rescale
         self.fc = nn.Linear(dim, num_aus * dim) if mode != "none" else None
 
     def weights(self, z: torch.Tensor) -> torch.Tensor:
@@ -222,7 +262,10 @@ class AUAttention(nn.Module):
         if self.fc is None:
             return z.new_ones(z.shape[0], self.num_aus, self.dim)
         scores = self.fc(z).view(z.shape[0], self.num_aus, self.dim)
-        return torch.sigmoid(scores) if self.mode == "sigmoid" else torch.softmax(scores, dim=-1)
+        if self.mode == "sigmoid":
+            return torch.sigmoid(scores)
+        w = torch.softmax(scores, dim=-1)
+        return w * self.dim if self.rescale else w
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if self.fc is None:
@@ -298,11 +341,19 @@ class MERAuGCN(nn.Module):
                 input_size=input_size,
             )
         else:
+            self.crop_side = (
+                max(1, round(cfg.crop_fraction * input_size))
+                if cfg.resize == "center_crop"
+                else input_size
+            )
             self.backbone = ResNet18TwoPath(
                 ResNet18TwoPathConfig(
-                    num_classes=head_classes, feature_dim=cfg.feature_dim, drop_rate=cfg.drop_rate
+                    num_classes=head_classes,
+                    feature_dim=cfg.feature_dim,
+                    blocks=cfg.resnet_blocks,
+                    drop_rate=cfg.drop_rate,
                 ),
-                input_size=input_size,
+                input_size=self.crop_side,
             )
         self.attention: AUAttention | None = None
         self.detectors: AUDetectors | None = None
@@ -313,7 +364,7 @@ class MERAuGCN(nn.Module):
         if not cfg.au_detection:
             return
         k, d = len(self.aus), cfg.feature_dim
-        self.attention = AUAttention(d, k, cfg.attention)
+        self.attention = AUAttention(d, k, cfg.attention, rescale=cfg.softmax_rescale)
         self.detectors = AUDetectors(d, k, cfg.detector_hidden)
         if cfg.graph != "none":
             self.register_buffer("adj", graph_adjacency(cfg.graph, self.aus, cfg.graph_norm))
@@ -333,7 +384,17 @@ class MERAuGCN(nn.Module):
         return [self.aus.index(a) for a in aus]
 
     def forward_features(self, flow: torch.Tensor) -> torch.Tensor:
-        """Backbone global feature ``z: (B, d)`` of a flow batch ``(B, 2, S, S)``."""
+        """Backbone global feature ``z: (B, d)`` of a flow batch ``(B, 2, S, S)`` (with
+        ``resize="center_crop"`` on the ResNet18 backbone: its central square first)."""
+        if self.config.backbone == "resnet18" and self.config.resize == "center_crop":
+            if flow.dim() != 4 or tuple(flow.shape[-2:]) != (self.input_size, self.input_size):
+                raise ValueError(
+                    f"MERAuGCN (center_crop) expects (B, 2, {self.input_size}, "
+                    f"{self.input_size}); got {tuple(flow.shape)}"
+                )
+            c = self.crop_side
+            top = (self.input_size - c) // 2
+            flow = flow[..., top : top + c, top : top + c]
         return self.backbone.forward_features(flow)
 
     def _head(self, z: torch.Tensor, logits: bool = True) -> dict[str, torch.Tensor]:
@@ -415,6 +476,14 @@ class Variant:
 
 _PLAIN = {"au_detection": False, "attention": "none", "graph": "none", "fusion": "z_o"}
 
+#: The extra Table IV row (ours, not in the paper): Eq. 3 with the inverse alpha.
+BAL_LOSS_INVERSE_LABEL = "BalLos. (inverse α; ours, not in the paper)"
+
+
+def _resnet18_labelled(v: Variant) -> Variant:
+    """The Table III "Resnet18" row's label names its reading: "Resnet18 (2-2-2-2, resize)"."""
+    return dataclasses.replace(v, label=f"Resnet18 ({v.model.backbone_label})")
+
 
 def table_variants() -> dict[str, Variant]:
     """The named method variants (a fresh dict each call).
@@ -422,7 +491,9 @@ def table_variants() -> dict[str, Variant]:
     ``resnet18``, ``dual_inception``: plain backbones + FC classifier (Table III);
     ``aufeat``: AU module, classify from z_o; ``relfeat``: + GCN, classify from z_r;
     ``confeat``: concat fusion; ``mer_augcn``: sum fusion (the paper's model, Tables III–VI);
-    ``softmax_att``, ``focal_loss`` (Table IV); ``dense_graph``, ``original_graph`` (Table V);
+    ``softmax_att``, ``focal_loss`` (Table IV); ``bal_loss_inverse``: Eq. 3 with the inverse
+    alpha (``LossConfig(balance="inverse")``; ours, not in the paper, an extra Table IV row);
+    ``dense_graph``, ``original_graph`` (Table V);
     ``mer_augcn_resnet18``: the full model on the ResNet18 backbone (not a paper row);
     ``au_task``: the Table VII AU-detection model (12 final AUs + AU14). "w/o DA" is the
     ``mer_augcn`` variant with augmentation off in the data config.
@@ -432,7 +503,9 @@ def table_variants() -> dict[str, Variant]:
     none = LossConfig(detection="none")
     r = dataclasses.replace
     return {
-        "resnet18": Variant(MERAuGCNConfig(backbone="resnet18", **_PLAIN), none, "Resnet18"),
+        "resnet18": _resnet18_labelled(
+            Variant(MERAuGCNConfig(backbone="resnet18", **_PLAIN), none, "Resnet18")
+        ),
         "dual_inception": Variant(MERAuGCNConfig(**_PLAIN), none, "Dual-Inception (Backbone)"),
         "aufeat": Variant(r(base, graph="none", fusion="z_o"), bal, "AUFeat."),
         "relfeat": Variant(r(base, fusion="z_r"), bal, "RelFeat."),
@@ -440,6 +513,9 @@ def table_variants() -> dict[str, Variant]:
         "mer_augcn": Variant(base, bal, "MER-auGCN (Ours)"),
         "softmax_att": Variant(r(base, attention="softmax"), bal, "SoftmaxAtt."),
         "focal_loss": Variant(base, LossConfig(detection="focal"), "FocalLos."),
+        "bal_loss_inverse": Variant(
+            base, LossConfig(detection="balanced", balance="inverse"), BAL_LOSS_INVERSE_LABEL
+        ),
         "dense_graph": Variant(r(base, graph="dense"), bal, "DenselyG."),
         "original_graph": Variant(r(base, graph="original"), bal, "OriginalG."),
         "mer_augcn_resnet18": Variant(r(base, backbone="resnet18"), bal, "MER-auGCN (ResNet18)"),
@@ -455,4 +531,6 @@ def variant(name: str, **model_overrides: object) -> Variant:
     v = variants[name]
     if model_overrides:
         v = dataclasses.replace(v, model=dataclasses.replace(v.model, **model_overrides))
+        if name == "resnet18":
+            v = _resnet18_labelled(v)
     return v

@@ -15,7 +15,9 @@ defaulted from the papers' sizes: the caller (the table layer) holds it once and
 
 * :func:`create_model` resolves the config (``config=`` or ``default_config(name)``, with
   ``**fields`` replacing fields; an unknown field raises naming the known ones), builds, and
-  loads an optional local ``weights`` state_dict file (:func:`~merkit.models.weights.load_weights`).
+  loads an optional local ``weights`` file (:func:`~merkit.models.pretrained.load_pretrained`:
+  merkit's own state_dict, or a torchvision / timm ResNet18, VGG16(-BN) or VGG-Face checkpoint
+  mapped onto the model's trunks).
 * :func:`default_config` returns the typed default config, so callers can hold typed configs
   and derive new ones with :func:`dataclasses.replace`.
 * Registering a name twice raises, so a name always means one builder.
@@ -31,7 +33,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from merkit.models.weights import load_weights
+from merkit.models.pretrained import load_pretrained
 
 Builder = Callable[..., nn.Module]
 F = TypeVar("F", bound=Builder)
@@ -108,8 +110,12 @@ def create_model(
     ``config``: an instance of the model's config class (default :func:`default_config`);
     ``fields`` replace its fields (``create_model("vgg16", pool_size=1)``; an unknown field
     raises ``ValueError`` naming the known ones). ``input_size``: the flow side the model is
-    built for (required by the size-dependent models). ``weights``: a local ``state_dict``
-    file loaded strictly after construction; nothing is ever downloaded.
+    built for (required by the size-dependent models). ``weights``: a local checkpoint file
+    loaded after construction by :func:`~merkit.models.pretrained.load_pretrained` (the
+    model's own state_dict strictly; a pretrained ResNet18 / VGG16 / VGG-Face file mapped onto
+    its trunks, first convolution adapted, classifier dropped); its
+    :class:`~merkit.models.pretrained.LoadReport` is kept as ``model.pretrained_report``.
+    Nothing is ever downloaded.
     """
     entry = _entry(name)
     if entry.config_cls is None:
@@ -133,5 +139,6 @@ def create_model(
             cfg = dataclasses.replace(cfg, **fields)
         model = entry.builder(cfg, input_size=input_size)
     if weights is not None:
-        load_weights(model, weights)
+        report = load_pretrained(model, weights)
+        object.__setattr__(model, "pretrained_report", report)
     return model

@@ -52,15 +52,21 @@ Decisions where the paper is silent (each one config field away, see :class:`RRR
   attention-weighted mean of the region features, RAN's aggregation). ``"mean"`` divides by
   R, ``"flatten"`` concatenates the R region vectors (``f_a: (B, R * 2C)``).
   Classifier head: dropout then one linear layer ``f_a -> num_classes``.
-* Cor loss ``P(f_k)`` (Eq. 8): ``region_classifier="separate"``, an auxiliary linear
-  classifier ``2C -> num_classes`` shared by all regions, applied to each ``z_k`` (the
-  region-level counterpart of ``f_a``); ``"shared"`` reuses the main head on ``z_k`` (not
-  with ``aggregate="flatten"``). ``region_logits: (B, R, num_classes)`` covers all R regions
-  including the original face.
+* Cor loss ``P(f_k)`` (Eq. 8): ``region_classifier="shared"`` (default) reuses the main
+  head on each region vector ``z_k`` (the region-level counterpart of ``f_a``), so P(f_k)
+  comes from a classifier that ``L_cls`` trains to recognise the class and P(f_k), P(f_a) are
+  read off the same classifier (not with ``aggregate="flatten"``). ``"separate"``: an
+  auxiliary linear classifier ``2C -> num_classes`` shared by all regions; its only
+  gradient in Eq. 9 would be the Cor hinge, which trains it backwards (to give the true
+  class a low probability), so it needs its own cross-entropy:
+  ``RRRNObjective(region_ce=1.0)`` (see :class:`merkit.losses.RRRNObjective`).
+  ``region_logits: (B, R, num_classes)`` covers all R regions including the original face.
 
 Weights: random initialisation (Kaiming for convolutions, as the ResNet18 module does)
-unless ``create_model("rrrn", ..., weights=path)`` names a local ``state_dict`` file; nothing
-is downloaded (the paper's backbone was ImageNet-pretrained).
+unless ``create_model("rrrn", ..., weights=path)`` names a local file: an RRRN state_dict,
+or an ImageNet ResNet18 checkpoint (torchvision / timm) that
+:func:`merkit.models.pretrained.load_pretrained` maps onto every Z_1 / Z_2 trunk (the paper's
+backbone was ImageNet-pretrained); nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -98,7 +104,7 @@ class RRRNConfig:
     gcn_dims: tuple[int, ...] = (1024, 1024)
     gcn_bias: bool = False
     aggregate: Literal["sum", "mean", "flatten"] = "sum"
-    region_classifier: Literal["separate", "shared"] = "separate"
+    region_classifier: Literal["separate", "shared"] = "shared"
     dropout: float = 0.0
 
     def __post_init__(self) -> None:

@@ -591,16 +591,16 @@ def render_png(path: Path, width: int, height: int | None = None) -> np.ndarray:
 
     ``height`` None keeps the image's aspect ratio.
     """
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise FileNotFoundError(f"cannot read occluder image {path}: is it a valid PNG?")
+    from merkit.io import read_image
+
+    img = read_image(path, mode="unchanged", name="occluder image")  # RGB(A) order
     if img.ndim != 3 or img.shape[2] != 4:
         raise ValueError(
             f"occluder image {path} has no alpha channel (shape {img.shape}): save it as an RGBA "
             "PNG whose transparent pixels show the face"
         )
     scale = 255.0 if img.dtype == np.uint8 else 65535.0
-    rgba = img[..., [2, 1, 0, 3]].astype(np.float32)
+    rgba = img.astype(np.float32)
     alpha = rgba[..., 3:] / scale
     pm = np.concatenate([rgba[..., :3] * (255.0 / scale) * alpha, alpha], axis=-1)
     if height is None:

@@ -15,6 +15,11 @@ Every entry embeds a checksum of its content; a truncated file, a wrong array sh
 checksum mismatch raises :class:`CacheCorrupted` in the readers, and :func:`load_arrays` /
 :func:`load_json` turn that into a warning plus a miss, so the entry is recomputed and never used.
 
+The frame digests go through :func:`merkit.data.fingerprint.file_digests` (cached in memory
+per (path, size, mtime_ns); never trusted for files modified in the last 2 s). Temporary files
+a killed writer left (``.<name>.<pid>-<random><suffix>``) are removed by :func:`clean_stale`,
+which :func:`merkit.preprocess.pipeline.build_flowset` calls once per process and cache root.
+
 Bump a stage's entry in :data:`STAGE_VERSIONS` whenever its code changes its output.
 """
 
@@ -34,10 +39,14 @@ from typing import Any
 import numpy as np
 
 from merkit import paths
-from merkit.io import atomic_write, file_fingerprint, stable_hash, to_json
+from merkit.data.fingerprint import file_digests
+from merkit.io import atomic_write, remove_stale_temps, stable_hash, to_json
 
-STAGE_VERSIONS: Mapping[str, int] = MappingProxyType({"face": 1, "flow": 1})
-"""Version of each stage's code; part of every key of that stage."""
+STAGE_VERSIONS: Mapping[str, int] = MappingProxyType({"face": 1, "flow": 2})
+"""Version of each stage's code; part of every key of that stage (flow 2: flows start from the
+first frame with a face, issue #13)."""
+
+_CLEANED: set[str] = set()
 
 _META = "__meta__"
 _SHA = "__sha256__"
@@ -84,16 +93,25 @@ def cache_key(
     return stable_hash(payload, length=24)
 
 
+def clean_stale(root: Path | None = None) -> list[Path]:
+    """Remove stale temporary files of killed writers under ``root`` (once per process/root)."""
+    folder = Path(root or cache_root())
+    if str(folder) in _CLEANED:
+        return []
+    _CLEANED.add(str(folder))
+    return remove_stale_temps(folder)
+
+
 def frame_fingerprints(files: Iterable[Path], *, name: str = "clip") -> list[str]:
     """SHA-256 of each file's bytes; a missing/unreadable file raises naming ``name`` and the file."""
-    out = []
-    for f in files:
-        try:
-            out.append(file_fingerprint(f))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{name}: frame file {f} does not exist") from None
-        except OSError as err:
-            raise FileNotFoundError(f"{name}: frame file {f} cannot be read ({err})") from None
+    files = list(files)
+    try:
+        out = file_digests(files, persist=False)
+    except OSError as err:
+        raise FileNotFoundError(f"{name}: a frame file cannot be read ({err})") from None
+    for f, digest in zip(files, out, strict=True):
+        if digest == "missing":
+            raise FileNotFoundError(f"{name}: frame file {f} does not exist")
     return out
 
 

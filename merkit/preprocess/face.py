@@ -22,6 +22,17 @@ is reused for every frame of the clip, so the flow between frames is not pollute
 box. Landmarks are predicted on every frame that is used (onset and each apex position) from
 that same detector box: micro-expression clips are near-static, so the onset box initialises
 dlib's cascade well on the other frames.
+
+Unusable onsets (:attr:`FaceConfig.unusable_onset`): when no face is found on the onset frame
+(a blank or corrupt-looking frame, a blink, a hand) the flow must not start from it. Default
+``"advance"``: the first frame of :func:`detection_frames` on which the face is found becomes
+the onset *of the flow* (:attr:`ClipFace.flow_onset`, = ``source_frame``); it is recorded as
+fallback ``"neighbour"``, warned about, and listed by ``FlowSet.fallback_table()`` (column
+``flow_onset``). The clip's annotated onset is unchanged; the apex positions of the augmented
+pairs are not moved (they were chosen from the annotation). ``"error"``: raise
+:class:`UnusableOnsetError` naming the clip instead. When no tried frame has a face at all
+(fallback ``"whole_frame"``) the flow starts from the annotated onset with the whole frame as
+the box, recorded as such.
 """
 
 from __future__ import annotations
@@ -51,6 +62,10 @@ class NoFaceError(ValueError):
     """No face was found in an image."""
 
 
+class UnusableOnsetError(NoFaceError):
+    """No face on a clip's onset frame and ``FaceConfig.unusable_onset="error"`` (names the clip)."""
+
+
 @dataclass(frozen=True)
 class FaceConfig:
     """How faces are found and cropped (hashed into the cache key).
@@ -67,6 +82,9 @@ class FaceConfig:
     centre (flows are resized to square inputs) and clipped to the frame.
     ``neighbours``: when the onset frame has no face, the next ``neighbours`` frames of the clip
     are tried, nearest first; then the whole frame is the box (recorded as a fallback).
+    ``unusable_onset``: what happens when the onset frame has no face but a later tried frame
+    has: ``"advance"`` (default) starts the flow from that frame (recorded, see the module
+    docstring); ``"error"`` raises :class:`UnusableOnsetError` naming the clip.
     """
 
     model: Literal["hog", "cnn"] = "hog"
@@ -75,6 +93,7 @@ class FaceConfig:
     margin: float = 0.15
     square: bool = True
     neighbours: int = 5
+    unusable_onset: Literal["advance", "error"] = "advance"
 
     def __post_init__(self) -> None:
         if self.model not in ("hog", "cnn"):
@@ -83,6 +102,10 @@ class FaceConfig:
             raise ValueError("FaceConfig.upsample, neighbours and detect_max_side must be >= 0")
         if not 0.0 <= self.margin <= 2.0:
             raise ValueError(f"FaceConfig.margin must be in [0, 2], not {self.margin}")
+        if self.unusable_onset not in ("advance", "error"):
+            raise ValueError(
+                f"FaceConfig.unusable_onset must be 'advance' or 'error', not {self.unusable_onset!r}"
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,6 +135,8 @@ class ClipFace:
     the whole frame and the landmarks are dlib's guess inside it, unreliable).
     ``landmarks``: frame number -> (68, 2) float64 (x, y) full-frame coordinates.
     ``frame_shape``: (H, W) of the frames.
+    :attr:`flow_onset`: the frame the clip's flows start from (``source_frame``: the onset, or
+    with fallback ``"neighbour"`` the first frame with a face).
     """
 
     box: Box
@@ -121,6 +146,12 @@ class ClipFace:
     score: float
     frame_shape: tuple[int, int]
     landmarks: Mapping[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def flow_onset(self) -> int:
+        """The frame the flows start from: the onset unless it had no face (then the first
+        frame with one; see :attr:`FaceConfig.unusable_onset`)."""
+        return self.source_frame
 
     def to_json(self) -> dict:
         return {
@@ -357,7 +388,9 @@ def locate_clip_face(
     ``read(frame_number) -> (H, W[, 3]) uint8`` loads a frame of the clip (and raises a clear
     error for a missing/unreadable file). Detection runs on the onset frame; if it finds nothing,
     on the following frames (:func:`detection_frames`), then the whole frame is the box. Every
-    fallback is recorded in :attr:`ClipFace.fallback` and warned about, naming ``name``.
+    fallback is recorded in :attr:`ClipFace.fallback` and warned about, naming ``name``. A face
+    found only on a later frame makes that frame the flow's onset (landmarks are predicted on it
+    too) or, with ``cfg.unusable_onset="error"``, raises :class:`UnusableOnsetError`.
     """
     used = sorted(set(int(f) for f in used_frames))
     found: Face | None = None
@@ -391,11 +424,19 @@ def locate_clip_face(
         box = crop_box(det_box, (h, w), cfg.margin, cfg.square)
         score = found.score
         if fallback:
+            if cfg.unusable_onset == "error":
+                raise UnusableOnsetError(
+                    f"{name}: no face on the onset frame {onset} (first face on frame {source}); "
+                    "the flow cannot start from it. Fix the clip's onset, or use "
+                    "FaceConfig(unusable_onset='advance') to start the flow from frame "
+                    f"{source}"
+                )
             warnings.warn(
-                f"{name}: no face on the onset frame {onset}; using the box found on frame {source} "
-                "(recorded as fallback 'neighbour')",
+                f"{name}: no face on the onset frame {onset}; the flow starts from frame {source}, "
+                "the first with a face, and uses its box (recorded as fallback 'neighbour')",
                 stacklevel=2,
             )
+            used = sorted(set(used) | {source})
     marks: dict[int, np.ndarray] = {}
     for frame in used:
         image = read(frame)

@@ -6,8 +6,10 @@ needs intensity, converts with :func:`to_gray`. So an occluded and an un-occlude
 only by the occluder, never by how their frames were decoded, and the flows and the volumes of
 one clip see the same gray values.
 
-* :func:`read_frame`: OpenCV decodes the file as 3-channel BGR (``cv2.IMREAD_COLOR``; a
-  grayscale file such as SAMM's is replicated to three equal channels), converted to RGB.
+* :func:`read_frame`: :func:`merkit.io.read_image` (``mode="rgb"``): the file's structure is
+  checked (a truncated JPEG or PNG is an error, not a half-decoded frame), then OpenCV decodes it
+  as 3-channel BGR (``cv2.IMREAD_COLOR``; a grayscale file such as SAMM's is replicated to three
+  equal channels), converted to RGB.
 * :func:`to_gray`: ITU-R BT.601 luma ``0.299 R + 0.587 G + 0.114 B`` via
   ``cv2.COLOR_RGB2GRAY`` (uint8: OpenCV's rounded fixed-point arithmetic). A gray file read
   by :func:`read_frame` comes back exactly: equal channels have that luma.
@@ -20,24 +22,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from merkit.io import FrameError, read_image
 
-class FrameError(FileNotFoundError, ValueError):
-    """A frame file is missing or cannot be decoded (the message names the clip and the file)."""
+__all__ = ["FrameError", "read_frame", "to_gray"]
 
 
 def read_frame(path: str | Path, *, name: str = "clip") -> np.ndarray:
     """Read a frame file -> ``(H, W, 3)`` uint8 RGB (gray files replicated to 3 channels).
 
     ``name`` (the clip, e.g. ``"casme2/sub01/EP02_01f"``) is put in the error messages.
-    Raises :class:`FrameError` when the file is missing or cannot be decoded.
+    Raises :class:`FrameError` (:class:`merkit.io.FrameError`) when the file is missing,
+    truncated or cannot be decoded.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FrameError(f"{name}: frame file {path} does not exist; check the data set's layout")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FrameError(f"{name}: frame file {path} cannot be decoded as an image; re-extract it")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return read_image(Path(path), mode="rgb", name=name)
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

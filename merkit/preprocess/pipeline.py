@@ -19,11 +19,22 @@ are replicated to 3 channels) and become gray with :func:`merkit.preprocess.fram
 the handcrafted volumes do. Landmarks are predicted on the **un-occluded** frames (an occlusion
 is synthesised from them, as in RRRN Sec. IV-A2) and the occlusion spec is applied to every used
 frame, with that frame's landmarks, before rotation, cropping and flow.
+
+The flows start from :attr:`ClipFace.flow_onset`: the onset frame, or, when it has no face, the
+first frame that has one (``FaceConfig.unusable_onset="advance"``, recorded as fallback
+``"neighbour"`` and listed by :meth:`FlowSet.fallback_table`; ``"error"`` raises instead).
+
+Only finite flows are served: a computed flow with a NaN/inf value is a :class:`FlowError`
+naming the clip and the frame numbers; a cache entry holding one (even with a valid checksum)
+warns (:class:`cache.CacheCorruptedWarning`) and is recomputed. Worker processes exit with
+their parent (:func:`merkit.io.die_with_parent`), and the temporary files a killed writer left
+in the cache are removed when a build starts (:func:`cache.clean_stale`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -34,6 +45,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from merkit.io import die_with_parent
 from merkit.preprocess import cache
 from merkit.preprocess.augment import AugmentConfig, augment_pairs
 from merkit.preprocess.face import ClipFace, FaceConfig, detection_frames, locate_clip_face
@@ -254,6 +266,15 @@ def _load(plan: ClipPlan, cfg: PreprocessConfig, root: Path | None) -> ClipFlows
     if got is None:
         return None
     arrays, meta = got
+    bad = int(np.size(arrays["x"]) - np.count_nonzero(np.isfinite(arrays["x"])))
+    if bad:
+        warnings.warn(
+            f"{plan.item.name}: cache entry {path} holds {bad} non-finite flow values (NaN/inf); "
+            "recomputing",
+            cache.CacheCorruptedWarning,
+            stacklevel=2,
+        )
+        return None
     try:
         face = ClipFace.from_json(meta["face"])
         stored = [(int(a), float(b), bool(c)) for a, b, c in meta["pairs"]]
@@ -289,7 +310,7 @@ def _clip_face(
         if obj is not None:
             try:
                 face = ClipFace.from_json(obj)
-                if set(face.landmarks) >= set(plan.used_frames):
+                if set(face.landmarks) >= {*plan.used_frames, face.flow_onset}:
                     return face
             except (KeyError, TypeError, ValueError) as err:
                 warnings.warn(
@@ -331,8 +352,16 @@ def compute_clip(
     timings["face"] = time.process_time() - t
 
     t = time.process_time()
+    start = face.flow_onset  # the onset, or the first frame with a face (see the docstring)
+    original_apex = next(a for a, _, o in plan.pairs if o)
+    if start >= original_apex and start != item.onset:
+        raise FlowError(
+            f"{item.name} (row {item.position}): no face on frames {item.onset}..{start - 1}, and "
+            f"the first frame with a face ({start}) is not before the apex {original_apex}; the "
+            "clip has no usable onset. Fix its onset or drop it"
+        )
     gray: dict[int, np.ndarray] = {}
-    for number in plan.used_frames:
+    for number in sorted({*plan.used_frames, start}):
         rgb = read(number)
         if occlusion is not None:
             out = occlusion(rgb.copy(), face.landmarks[number], clip=item.name)
@@ -348,10 +377,10 @@ def compute_clip(
     samples = []
     for apex, angle, _ in plan.pairs:
         if (apex, angle) not in computed:  # repeated positions on short clips: compute once
-            what = f"{item.name} (row {item.position}): flow onset {item.onset} -> frame {apex} at {angle:g} deg"
+            what = f"{item.name} (row {item.position}): flow onset {start} -> frame {apex} at {angle:g} deg"
             try:
                 computed[(apex, angle)] = pair_flow(
-                    gray[item.onset],
+                    gray[start],
                     gray[apex],
                     face.box,
                     cfg.flow,
@@ -362,6 +391,14 @@ def compute_clip(
             except FlowError as err:
                 msg = str(err) if item.name in str(err) else f"{what}: {err}"
                 raise FlowError(msg) from None
+            flow = computed[(apex, angle)]
+            bad = int(np.size(flow) - np.count_nonzero(np.isfinite(flow)))
+            if bad:
+                raise FlowError(
+                    f"{what}: the flow has {bad} non-finite values (NaN/inf); check frames "
+                    f"{start} and {apex} ({item.frame_path(start).name}, "
+                    f"{item.frame_path(apex).name})"
+                )
         samples.append(computed[(apex, angle)])
     timings["flow"] = time.process_time() - t
 
@@ -383,6 +420,7 @@ def compute_clip(
             "key": plan.flow_key,
             "pairs": [list(p) for p in plan.pairs],
             "face": face.to_json(),
+            "flow_onset": start,
             "occlusion": plan.occlusion,
             "timings": timings,
         }
@@ -475,7 +513,9 @@ class FlowSet:
         )
 
     def fallback_table(self):
-        """pandas DataFrame of the clips with a face fallback (position, clip, fallback, frame)."""
+        """pandas DataFrame of the clips with a face fallback: position, clip, fallback,
+        source_frame (where the box came from) and flow_onset (the frame the flows start from:
+        not the annotated onset for a ``"neighbour"`` fallback)."""
         import pandas as pd
 
         rows = [
@@ -484,10 +524,13 @@ class FlowSet:
                 "clip": self.names[p],
                 "fallback": kind,
                 "source_frame": self.faces[p].source_frame,
+                "flow_onset": self.faces[p].flow_onset,
             }
             for p, kind in sorted(self.fallbacks.items())
         ]
-        return pd.DataFrame(rows, columns=["position", "clip", "fallback", "source_frame"])
+        return pd.DataFrame(
+            rows, columns=["position", "clip", "fallback", "source_frame", "flow_onset"]
+        )
 
 
 def _progress_bar():
@@ -501,8 +544,16 @@ def _progress_bar():
 
 
 def _worker(
-    i: int, plan: ClipPlan, cfg: PreprocessConfig, occlusion: Any, root: Path | None, threads: int
+    i: int,
+    plan: ClipPlan,
+    cfg: PreprocessConfig,
+    occlusion: Any,
+    root: Path | None,
+    threads: int,
+    parent_pid: int | None = None,
 ) -> tuple[int, ClipFlows]:
+    if parent_pid is not None:
+        die_with_parent(parent_pid)  # a killed parent stops this worker within a second
     if threads:
         import cv2
 
@@ -535,6 +586,7 @@ def build_flowset(
             "(merkit.reproduce.tables.with_out_size(cfg, size))"
         )
     t_start = time.perf_counter()
+    cache.clean_stale(cache_root)
     occlusion = _active(occlusion)
     n = len(df)
     mask = np.broadcast_to(np.asarray(train_mask, dtype=bool), (n,))
@@ -563,7 +615,10 @@ def build_flowset(
         if missing and n_jobs != 1 and len(missing) > 1:
             from joblib import Parallel, delayed
 
-            jobs = (delayed(_worker)(i, plans[i], cfg, occlusion, cache_root, 1) for i in missing)
+            parent = os.getpid()
+            jobs = (
+                delayed(_worker)(i, plans[i], cfg, occlusion, cache_root, 1, parent) for i in missing
+            )
             for i, res in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
                 results[i] = res
                 bar.update(1)

@@ -205,13 +205,23 @@ def beside(
     ``table`` is long (one row per cell, e.g. ``dataset, column, ours, published``); the
     result has two-level columns ``(column, "ours" | "published")`` so our number always sits
     beside the paper's. Missing published values show as blank. When the table carries ``std``
-    and ``n_seeds``, cells of several seeds read ``mean ± std``.
+    and ``n_seeds``, cells of several seeds read ``mean ± std``; when it carries ``ci_low`` /
+    ``ci_high`` (the bootstrap interval over test subjects), cells read ``0.708 [0.652, 0.761]``
+    (``0.708 ± 0.012 [0.652, 0.761]`` with several seeds).
     """
-    if digits is not None and {"std", "n_seeds"} <= set(table.columns):
-        table = table.assign(**{ours: [
-            v if pd.isna(v) or n <= 1 else f"{v:.{digits}f} ± {sd:.{digits}f}"
-            for v, sd, n in zip(table[ours], table["std"].fillna(0.0), table["n_seeds"].fillna(0), strict=True)
-        ]})
+    if digits is not None and ({"std", "n_seeds"} <= set(table.columns) or {"ci_low", "ci_high"} <= set(table.columns)):
+        n_seeds = table["n_seeds"].fillna(0) if {"std", "n_seeds"} <= set(table.columns) else [1] * len(table)
+        std = table["std"].fillna(0.0) if "std" in table else [0.0] * len(table)
+        nan = [float("nan")] * len(table)
+        low, high = (table.get("ci_low", nan), table.get("ci_high", nan))
+
+        def cell(v: Any, sd: float, n: int, lo: float, hi: float) -> Any:
+            if pd.isna(v) or (n <= 1 and (pd.isna(lo) or pd.isna(hi))):
+                return v
+            text = f"{v:.{digits}f}" + (f" ± {sd:.{digits}f}" if n > 1 else "")
+            return text + ("" if pd.isna(lo) or pd.isna(hi) else f" [{lo:.{digits}f}, {hi:.{digits}f}]")
+
+        table = table.assign(**{ours: [cell(*c) for c in zip(table[ours], std, n_seeds, low, high, strict=True)]})
     wide = table.pivot_table(index=index, columns=columns, values=[ours, published], aggfunc="first",
                              sort=False)
     wide = wide.swaplevel(0, -1, axis=1)

@@ -62,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             table_id = "augcn.table6"
         else:  # the ablation table that has this row (Table III, IV or V)
             table_id = next((tid for tid, rows in augcn.ABLATIONS.values() if args.method in rows), "augcn.table3")
-        table = tables.score(results, table_id, metrics=metrics, pooled_over_folds=pooled, fold_label="loso")
+        table = tables.score(results, table_id, metrics=metrics, pooled_over_folds=pooled, fold_label="loso",
+                             groups=tables.subjects(ws), bootstrap=profile.bootstrap)
         for r in results:
             print(f"run {r.info['fold']} seed {r.info['seed']}: {r.info.get('train_samples')} training samples, "
                   f"{r.seconds:.0f} s, {r.info.get('samples_per_second', float('nan')):.0f} samples/s")

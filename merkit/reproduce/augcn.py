@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from merkit import protocols
+from merkit import experiments, paper, protocols
 from merkit.config import Profile
 from merkit.data import DataSource
 from merkit.experiments import RunResult
@@ -45,6 +45,7 @@ __all__ = [
     "METHODS",
     "ablation_table",
     "au_table",
+    "au_task_counts",
     "confusion",
     "confusions",
     "curves",
@@ -67,6 +68,7 @@ METHODS: dict[str, tuple[str, bool]] = {
     "mer_augcn": ("mer_augcn", True),
     "softmax_att": ("softmax_att", True),
     "focal_loss": ("focal_loss", True),
+    "bal_loss_inverse": ("bal_loss_inverse", True),  # ours, not in the paper
     "dense_graph": ("dense_graph", True),
     "original_graph": ("original_graph", True),
 }
@@ -75,9 +77,12 @@ METHODS: dict[str, tuple[str, bool]] = {
 ABLATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "table3": ("augcn.table3", ("resnet18", "dual_inception", "aufeat", "relfeat", "confeat",
                                 "mer_augcn_no_da", "mer_augcn")),
-    "table4": ("augcn.table4", ("softmax_att", "focal_loss", "mer_augcn")),
+    "table4": ("augcn.table4", ("softmax_att", "focal_loss", "mer_augcn", "bal_loss_inverse")),
     "table5": ("augcn.table5", ("dense_graph", "original_graph", "mer_augcn")),
 }
+
+#: rows whose label is ours, not the printed one: the ResNet18 reading, the extra Table IV row
+OWN_LABELS: tuple[str, ...] = ("resnet18", "bal_loss_inverse")
 
 
 def workspace(source: DataSource, *, au_task: bool = False) -> Workspace:
@@ -89,8 +94,17 @@ def recipe(profile: Profile, method: str, *, au_task: bool = False) -> DeepRecip
     """The recipe of one row under ``profile`` (``au_task``: the Table VII AU-detection model)."""
     sec = profile.augcn
     name, augment = ("au_task", True) if au_task else METHODS[method]
-    v = variant(name, feature_dim=sec.feature_dim)
-    size = sec.resnet18_input_size if v.model.backbone == "resnet18" else sec.input_size
+    overrides: dict[str, object] = {"feature_dim": sec.feature_dim}
+    if variant(name).model.backbone == "resnet18":  # the profile's ResNet18 reading
+        overrides |= {"resnet_blocks": sec.resnet18_blocks, "resize": sec.resnet18_resize}
+    v = variant(name, **overrides)
+    size = sec.input_size
+    if v.model.backbone == "resnet18":
+        # center_crop: the flow is delivered larger and the model keeps its central
+        # resnet18_input_size square (MERAuGCNConfig.crop_fraction)
+        size = sec.resnet18_input_size
+        if v.model.resize == "center_crop":
+            size = round(sec.resnet18_input_size / v.model.crop_fraction)
     objective = JointObjective(v.loss) if v.model.au_detection else CrossEntropyObjective()
     return DeepRecipe(
         method=method, model="mer_augcn", config=v.model, objective=objective, input_size=size,
@@ -107,12 +121,23 @@ def run_method(ws: Workspace, profile: Profile, method: str, protocol: tables.Pr
 
 def ablation_table(ws: Workspace, profile: Profile, name: str, *,
                    progress: bool = True) -> tuple[pd.DataFrame, dict[str, list[RunResult]]]:
-    """Tables III, IV, V: WAR/UAR on SAMM->CASME II for each row."""
+    """Tables III, IV, V: WAR/UAR on SAMM->CASME II for each row.
+
+    Each cell has its subject-clustered bootstrap interval (``ci_low``, ``ci_high``, ``se``);
+    each row but MER-auGCN its paired difference to ``mer_augcn`` on the same resampled test
+    subjects (``diff``, ``diff_low``, ``diff_high``, ``significant``, and ``mde`` = 2.80 x the
+    difference's bootstrap SE; :func:`merkit.reproduce.tables.paired_differences`).
+    """
     table_id, rows = ABLATIONS[name]
     results = {m: run_method(ws, profile, m, "ablation", progress=progress) for m in rows}
     flat = [r for rs in results.values() for r in rs]
-    table = score(flat, table_id, metrics=("war", "uar"), pooled_over_folds=False)
-    return ordered(table, rows), results
+    labels = {m: recipe(profile, m).label for m in rows if m in OWN_LABELS}
+    groups = tables.subjects(ws)
+    table = score(flat, table_id, metrics=("war", "uar"), pooled_over_folds=False, labels=labels, groups=groups,
+                  bootstrap=profile.bootstrap)
+    diffs = tables.paired_differences(results, "mer_augcn", groups, metrics=("war", "uar"), per_fold=True,
+                                      bootstrap=profile.bootstrap)
+    return ordered(tables.with_differences(table, diffs), rows), results
 
 
 def hde_cde_rows(ws: Workspace, profile: Profile, method: str = "mer_augcn", *,
@@ -120,13 +145,19 @@ def hde_cde_rows(ws: Workspace, profile: Profile, method: str = "mer_augcn", *,
     """Table VI rows of a deep method: HDE per fold + average (WAR/UAR), CDE (F1/WF1)."""
     hde = run_method(ws, profile, method, "hde", progress=progress)
     cde = run_method(ws, profile, method, "cde", progress=progress)
-    hde_table = score(hde, "augcn.table6", metrics=("war", "uar"), pooled_over_folds=False, with_average=True)
-    cde_table = score(cde, "augcn.table6", metrics=("f1", "wf1"), pooled_over_folds=True, fold_label="loso")
+    ci = {"groups": tables.subjects(ws), "bootstrap": profile.bootstrap}
+    hde_table = score(hde, "augcn.table6", metrics=("war", "uar"), pooled_over_folds=False, with_average=True, **ci)
+    cde_table = score(cde, "augcn.table6", metrics=("f1", "wf1"), pooled_over_folds=True, fold_label="loso", **ci)
     return pd.concat([hde_table, cde_table], ignore_index=True), {"hde": hde, "cde": cde}
 
 
 def au_table(ws: Workspace, profile: Profile, *, progress: bool = True) -> tuple[pd.DataFrame, list[RunResult]]:
-    """Table VII: per-AU F1 (AU1, 2, 4, 9, 12, 14, 17) per HDE fold and their average."""
+    """Table VII: per-AU F1 (AU1, 2, 4, 9, 12, 14, 17) per HDE fold and their average.
+
+    Each cell has its subject-clustered bootstrap interval (``ci_low``, ``ci_high``, ``se``): per
+    fold on that fold's test subjects; ``"avg"``: the mean of the two folds, each fold
+    resampling its own subjects (:func:`merkit.experiments.intervals`).
+    """
     results = run_method(ws, profile, "mer_augcn", "au", progress=progress)
     rows = []
     per_fold: dict[str, np.ndarray] = {}
@@ -134,16 +165,50 @@ def au_table(ws: Workspace, profile: Profile, *, progress: bool = True) -> tuple
     for fold in hde_names:
         per_fold[fold] = np.array([au_f1(r.y_true, r.y_pred) for r in results if r.info["fold"] == fold])  # (seeds, 7)
     per_fold["avg"] = np.mean([per_fold[f] for f in hde_names], axis=0)
+    which = [("au_f1", j) for j in range(len(TABLE_VII_AUS))] + ["au_f1_mean"]
+    groups = tables.subjects(ws)
+    found = {fold: experiments.intervals([r for r in results if fold == "avg" or r.info["fold"] == fold], None,
+                                         groups, which, per_fold=True, bootstrap=profile.bootstrap)
+             for fold in per_fold}
 
     def spread(values: np.ndarray) -> float:
         return float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
+    def ci(fold: str, spec: object) -> dict[str, float]:
+        interval = found[fold][spec]
+        return {"ci_low": interval.low, "ci_high": interval.high, "se": interval.se}
+
     for fold, scores in per_fold.items():
         for j, au in enumerate(TABLE_VII_AUS):
             rows.append({"method": "mer_augcn", "label": f"AU{au}", "fold": fold, "metric": "au_f1", "au": au,
-                         "ours": float(scores[:, j].mean()), "std": spread(scores[:, j]), "n_seeds": len(scores)})
+                         "ours": float(scores[:, j].mean()), "std": spread(scores[:, j]), "n_seeds": len(scores)}
+                        | ci(fold, ("au_f1", j)))
         means = scores.mean(axis=1)
         rows.append({"method": "mer_augcn", "label": "Avg.", "fold": fold, "metric": "au_f1_mean", "au": None,
-                     "ours": float(means.mean()), "std": spread(means), "n_seeds": len(scores)})
+                     "ours": float(means.mean()), "std": spread(means), "n_seeds": len(scores)}
+                    | ci(fold, "au_f1_mean"))
     table = tables.join_published(pd.DataFrame(rows), "augcn.table7", task="au")
-    return table[["method", "label", "fold", "metric", "au", "ours", "std", "n_seeds", "published"]], results
+    return table[["method", "label", "fold", "metric", "au", "ours", "std", "ci_low", "ci_high", "se", "n_seeds",
+                  "published"]], results
+
+
+#: how the Table VII sample set is drawn (stated beside the counts)
+AU_TASK_RULE = ("every clip carrying at least one of AU1, 2, 4, 9, 12, 14, 17 (any objective class, "
+                "laterality dropped); STAPF's exact selection is not published")
+
+
+def au_task_counts(ws: Workspace) -> pd.DataFrame:
+    """Table VII's sample set per data set: our count beside the paper's 228 (CASME II) / 78 (SAMM).
+
+    ``ws``: the AU-task workspace (``workspace(source, au_task=True)``). Columns: dataset, ours,
+    published, rule.
+    """
+    published = paper.HYPERPARAMETERS["augcn"]["table7_samples"]
+    ours = ws.df["dataset"].value_counts()
+    names = list(dict.fromkeys([*published, *sorted(ours.index)]))
+    return pd.DataFrame({
+        "dataset": names,
+        "ours": [int(ours.get(d, 0)) for d in names],
+        "published": [published.get(d) for d in names],
+        "rule": AU_TASK_RULE,
+    })

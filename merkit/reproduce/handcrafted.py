@@ -138,6 +138,9 @@ def table6_rows(ws: Workspace, profile: Profile, names: Sequence[str] = ("lbp_to
         hde = run_descriptor(ws, r, "hde", progress=progress)
         cde = run_descriptor(ws, r, "cde", progress=progress)
         results[name] = hde + cde
-        parts.append(score(hde, "augcn.table6", metrics=("war", "uar"), pooled_over_folds=False, with_average=True))
-        parts.append(score(cde, "augcn.table6", metrics=("f1", "wf1"), pooled_over_folds=True, fold_label="loso"))
+        ci = {"groups": tables.subjects(ws), "bootstrap": profile.bootstrap}
+        parts.append(score(hde, "augcn.table6", metrics=("war", "uar"), pooled_over_folds=False, with_average=True,
+                           **ci))
+        parts.append(score(cde, "augcn.table6", metrics=("f1", "wf1"), pooled_over_folds=True, fold_label="loso",
+                           **ci))
     return pd.concat(parts, ignore_index=True), results

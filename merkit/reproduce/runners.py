@@ -55,7 +55,11 @@ class FlowData:
 class ModelBuilder:
     """Picklable ``seed -> nn.Module``: a registered model with its typed config and input size.
 
-    ``weights``: an optional local state_dict file (random initialisation otherwise).
+    ``weights``: an optional local checkpoint file, loaded by
+    :func:`merkit.models.pretrained.load_pretrained` through ``create_model(weights=...)``
+    (merkit's own state_dict, or a torchvision / timm ResNet18, VGG16(-BN) or VGG-Face file
+    mapped onto the model's trunks); random initialisation otherwise. :meth:`describe` says
+    which (:func:`merkit.models.pretrained.describe_weights`).
     """
 
     model: str
@@ -70,6 +74,12 @@ class ModelBuilder:
 
         torch.manual_seed(seed)
         return create_model(self.model, self.config, input_size=self.input_size, weights=self.weights)
+
+    def describe(self) -> str:
+        """``"random"`` or ``"<file name> sha256:<first 12 hex>"``: what the row starts from."""
+        from merkit.models.pretrained import describe_weights
+
+        return describe_weights(self.weights)
 
 
 def class_targets(labels: np.ndarray, n_classes: int = len(MEGC_CLASSES)) -> np.ndarray:

@@ -9,8 +9,12 @@ frozen recipe from the profile (:class:`DeepRecipe` or :class:`SVMRecipe`) and h
 * :func:`folds` -- HDE, the SAMM->CASME II ablation fold, CDE (LOSO or grouped, per the
   recipe's :class:`~merkit.protocols.ProtocolConfig`), and the AU task's folds;
 * :func:`run_recipe` -- every (fold, seed) run of one row, through the resumable run store;
-* :func:`score` -- pooled metrics per row, mean ± std over seeds, joined with the published
-  reference on :data:`merkit.paper.KEY`.
+* :func:`score` -- pooled metrics per row, mean ± std over seeds, a subject-clustered bootstrap
+  interval per cell (``ci_low``, ``ci_high``, ``se``), joined with the published reference on
+  :data:`merkit.paper.KEY`;
+* :func:`paired_differences` -- each row minus a reference row on the same resampled subjects
+  (``diff``, ``diff_low``, ``diff_high``, ``significant``, ``mde``), shown by
+  :func:`difference_view` and :func:`difference_notes`.
 
 Nothing below this package sees a profile: the recipe carries exactly what a row needs, with
 the flow input size in one field (:attr:`DeepRecipe.input_size`).
@@ -19,7 +23,8 @@ the flow input size in one field (:attr:`DeepRecipe.input_size`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,10 +32,13 @@ import numpy as np
 import pandas as pd
 
 from merkit import experiments, paper, protocols
-from merkit.data import DataSource, data_fingerprint
+from merkit.data import DataSource, clip_fingerprints
+from merkit.data.fingerprint import combine as combine_fingerprints
 from merkit.experiments import ExecutionConfig, RunResult, RunSpec
 from merkit.facs import MEGC_CLASSES, ROMAN, TABLE_VII_AUS
 from merkit.io import stable_hash
+from merkit.metrics import BootstrapConfig, minimum_detectable_effect
+from merkit.models.pretrained import describe_weights
 from merkit.preprocess.pipeline import FlowSet, PreprocessConfig, build_flowset
 from merkit.protocols import ProtocolConfig
 from merkit.reproduce.runners import DeepRunner, FlowData, ModelBuilder, SVMRunner
@@ -91,7 +99,7 @@ class DeepRecipe:
         """What a run's result depends on besides its fold, seed and data (hashed into the run key)."""
         return {"model": self.model, "config": self.config, "objective": self.objective,
                 "input_size": self.input_size, "train": self.train, "augment": self.augment,
-                "task": self.task, "weights": self.weights}
+                "task": self.task, "weights": describe_weights(self.weights)}
 
 
 @dataclass(frozen=True)
@@ -157,15 +165,33 @@ class Workspace:
         self.augmented[memo_key] = mask
         return self.flows[memo_key]
 
+    def clip_fingerprints(self) -> list[str]:
+        """Content fingerprint per clip (row) of ``df``: annotation + every used frame's bytes
+        (:func:`merkit.data.clip_fingerprints`), computed once per workspace."""
+        if "clip_fingerprints" not in self.cache:
+            self.cache["clip_fingerprints"] = clip_fingerprints(self.df)
+        return self.cache["clip_fingerprints"]
+
     def fingerprint(self) -> str:
-        """The clips' data fingerprint, computed once per workspace."""
+        """The clips' content fingerprint (:func:`merkit.data.fingerprint`), once per workspace."""
         if "fingerprint" not in self.cache:
-            self.cache["fingerprint"] = data_fingerprint(self.df)
+            self.cache["fingerprint"] = combine_fingerprints(self.clip_fingerprints())
         return self.cache["fingerprint"]
 
-    def data_key(self, cfg: PreprocessConfig, condition: str = "unocc", occlusion: Any | None = None) -> str:
-        """Hash of the clips and the flow settings (and the occluder) a run reads."""
-        parts: list[Any] = [self.fingerprint(), cfg]
+    def data_key(self, cfg: PreprocessConfig, condition: str = "unocc", occlusion: Any | None = None,
+                 *, rows: Sequence[int] | np.ndarray | None = None) -> str:
+        """Hash of the clips a run reads, the flow settings (and the occluder).
+
+        ``rows``: the run's clips (its train + test positions, in that order): only their
+        content fingerprints enter the key, so editing a frame recomputes only the runs whose
+        clips use it. ``None``: every clip of the workspace.
+        """
+        if rows is None:
+            data = self.fingerprint()
+        else:
+            prints = self.clip_fingerprints()
+            data = combine_fingerprints([prints[int(i)] for i in np.asarray(rows, dtype=np.int64)])
+        parts: list[Any] = [data, cfg]
         if occlusion is not None:
             parts += [condition, occlusion.key]
         return stable_hash(parts)
@@ -194,10 +220,18 @@ def folds(ws: Workspace, protocol: Protocol, config: ProtocolConfig) -> list[pro
 
 
 def _specs(recipe: DeepRecipe | SVMRecipe, protocol: str, fold_list: Sequence[protocols.Fold],
-           data_key: str, condition: str) -> list[RunSpec]:
+           data_key: str | Callable[[protocols.Fold], str], condition: str) -> list[RunSpec]:
+    """``data_key``: one key, or a function of the fold (the clips its runs read)."""
+    key_of = data_key if callable(data_key) else (lambda _f: data_key)
+    settings = recipe.settings()  # once per row (it may hash a weights file)
     return [RunSpec(recipe.method, protocol, f.name, tuple(f.train.tolist()), tuple(f.test.tolist()), seed,
-                    recipe.settings(), data_key, condition)
+                    settings, key_of(f), condition)
             for f in fold_list for seed in recipe.seeds]
+
+
+def _fold_rows(fold: protocols.Fold) -> np.ndarray:
+    """The clips a fold's runs read: train then test positions."""
+    return np.concatenate([np.asarray(fold.train, np.int64), np.asarray(fold.test, np.int64)])
 
 
 def run_recipe(ws: Workspace, recipe: DeepRecipe, protocol: Protocol, *, condition: str = "unocc",
@@ -215,7 +249,8 @@ def run_recipe(ws: Workspace, recipe: DeepRecipe, protocol: Protocol, *, conditi
         au_columns=tuple(list(model_aus).index(a) for a in TABLE_VII_AUS) if recipe.task == "au" else (),
         keep=recipe.keep,
     )
-    specs = _specs(recipe, protocol, fold_list, ws.data_key(recipe.flows, condition, occlusion), condition)
+    specs = _specs(recipe, protocol, fold_list,
+                   lambda f: ws.data_key(recipe.flows, condition, occlusion, rows=_fold_rows(f)), condition)
     ex = recipe.execution
     return experiments.run_grid(specs, runner, n_jobs=ex.n_jobs, threads_per_job=ex.threads_per_job,
                                 progress=progress, desc=f"{recipe.method} {protocol} {condition}")
@@ -226,7 +261,12 @@ def run_svm(ws: Workspace, recipe: SVMRecipe, protocol: Protocol, features: np.n
     """Every (fold, seed) SVM run of one handcrafted row on precomputed ``features`` (n_clips, F)."""
     fold_list = folds(ws, protocol, recipe.protocol)
     runner = SVMRunner(features, ws.df["objective_class"].to_numpy(), ws.df["subject"].to_numpy(), recipe.svm)
-    data_key = stable_hash([ws.data_key(recipe.preprocess), condition, features.shape, float(features.sum())])
+    def data_key(fold: protocols.Fold) -> str:  # the fold's clips and their features only
+        rows = _fold_rows(fold)
+        used = np.ascontiguousarray(features[rows])
+        return stable_hash([ws.data_key(recipe.preprocess, rows=rows), condition, used.shape,
+                            hashlib.sha256(used.tobytes()).hexdigest()])
+
     specs = _specs(recipe, protocol, fold_list, data_key, condition)
     return experiments.run_grid(specs, runner, n_jobs=recipe.execution.n_jobs, threads_per_job=1,
                                 progress=progress, desc=f"{recipe.method} {protocol} {condition}")
@@ -265,6 +305,17 @@ def join_published(table: pd.DataFrame, table_id: str, *, task: str | None = Non
     return out
 
 
+#: the interval columns of every long table (NaN where a cell has none, e.g. literature rows)
+INTERVAL_COLUMNS: tuple[str, ...] = ("ci_low", "ci_high", "se")
+#: the paired-difference columns (:func:`paired_differences`)
+DIFF_COLUMNS: tuple[str, ...] = ("diff", "diff_low", "diff_high", "diff_se", "mde", "significant")
+
+
+def subjects(ws: Workspace) -> np.ndarray:
+    """The subject of every clip of the workspace (unique across data sets): the bootstrap's clusters."""
+    return ws.df["subject"].to_numpy()
+
+
 def score(
     results: Sequence[RunResult],
     table_id: str,
@@ -274,14 +325,23 @@ def score(
     fold_label: str | None = None,
     with_average: bool = False,
     labels: dict[str, str] | None = None,
+    groups: np.ndarray | None = None,
+    bootstrap: BootstrapConfig | None = None,
 ) -> pd.DataFrame:
-    """Long table: method, label, fold, metric, ours (mean over seeds), std, n_seeds, published.
+    """Long table: method, label, fold, metric, ours (mean over seeds), std, ci_low, ci_high, se,
+    n_seeds, published.
 
     Metrics are pooled over the folds of a protocol (``pooled_over_folds``, the MEGC
     convention) or per fold (HDE); ``with_average`` adds the mean of the folds as ``"avg"``.
-    ``labels`` names rows the paper does not print.
+    ``labels`` names rows the paper does not print. ``groups`` (:func:`subjects`): the subject
+    of every clip; with it each cell gets its subject-clustered bootstrap interval
+    (:func:`merkit.experiments.intervals`, ``bootstrap`` settings): on the cell's pooled
+    predictions (all folds for CDE, one fold per HDE cell), and for ``"avg"`` the bootstrap of
+    the mean of the folds' metrics, resampling subjects within each fold. Without ``groups``
+    the interval columns are NaN.
     """
-    summary = experiments.summarize(results, LABELS, by=("method",), fold_level=not pooled_over_folds)
+    summary = experiments.summarize(results, LABELS, by=("method",), fold_level=not pooled_over_folds,
+                                    groups=groups, bootstrap=bootstrap)
     summary = summary[summary["metric"].isin(metrics)].copy()
     if pooled_over_folds:
         summary["fold"] = fold_label or "pooled"
@@ -289,12 +349,127 @@ def score(
         avg = (summary.groupby(["method", "metric"], sort=False)
                .agg(mean=("mean", "mean"), n_seeds=("n_seeds", "min")).reset_index())
         avg["fold"], avg["std"] = "avg", np.nan
+        if groups is not None:
+            found = {m: experiments.intervals([r for r in results if r.info["method"] == m], LABELS, groups,
+                                              tuple(metrics), per_fold=True, bootstrap=bootstrap)
+                     for m in avg["method"].unique()}
+            for col, attr in zip(INTERVAL_COLUMNS, ("low", "high", "se"), strict=True):
+                avg[col] = [getattr(found[m][k], attr) for m, k in zip(avg["method"], avg["metric"], strict=True)]
         summary = pd.concat([summary, avg], ignore_index=True)
-    table = summary.rename(columns={"mean": "ours"})[["method", "fold", "metric", "ours", "std", "n_seeds"]]
+    for col in INTERVAL_COLUMNS:
+        if col not in summary:
+            summary[col] = np.nan
+    table = summary.rename(columns={"mean": "ours"})[["method", "fold", "metric", "ours", "std", *INTERVAL_COLUMNS,
+                                                      "n_seeds"]]
     out = join_published(table, table_id)
     if labels:
         out["label"] = [labels.get(m, lab) for m, lab in zip(out["method"], out["label"], strict=True)]
-    return out[["method", "label", "fold", "metric", "ours", "std", "n_seeds", "published"]]
+    return out[["method", "label", "fold", "metric", "ours", "std", *INTERVAL_COLUMNS, "n_seeds", "published"]]
+
+
+def difference_row(interval: Any) -> dict[str, Any]:
+    """The :data:`DIFF_COLUMNS` of one paired-difference :class:`~merkit.metrics.Interval`."""
+    return {"diff": interval.estimate, "diff_low": interval.low, "diff_high": interval.high,
+            "diff_se": interval.se, "mde": float(minimum_detectable_effect(interval.se)),
+            "significant": interval.excludes_zero}
+
+
+def paired_differences(
+    results: dict[str, Sequence[RunResult]],
+    reference: str,
+    groups: np.ndarray,
+    *,
+    metrics: Sequence[str],
+    per_fold: bool,
+    fold_label: str | None = None,
+    bootstrap: BootstrapConfig | None = None,
+    labels: Sequence[int] | None = LABELS,
+) -> pd.DataFrame:
+    """Each row minus the ``reference`` row, with a paired subject-clustered bootstrap interval.
+
+    Both rows predicted the same test clips (same folds): a resample draws the test subjects
+    once and scores both rows on them, so the interval is that of the difference itself
+    (:func:`merkit.experiments.intervals` with terms ``[(1, row), (-1, reference)]``), per fold
+    (``per_fold``) or pooled over folds (labelled ``fold_label``). Columns: method, fold,
+    metric, ``diff`` (= ours(row) - ours(reference)), ``diff_low``, ``diff_high``, ``diff_se``
+    (the bootstrap SE of the difference), ``significant`` (the interval excludes 0) and ``mde``,
+    the minimum detectable effect: ``mde = (z_0.975 + z_0.80) x diff_se = 2.80 x diff_se``, the
+    true difference this test set detects with 80 % power at alpha = 0.05 (two-sided),
+    computed from the data (:func:`merkit.metrics.minimum_detectable_effect`).
+    """
+    ref = list(results[reference])
+    rows = []
+    for method, runs in results.items():
+        if method == reference:
+            continue
+        folds_ = list(dict.fromkeys(str(r.info["fold"]) for r in runs)) if per_fold else [None]
+        for fold in folds_:
+            a = [r for r in runs if fold is None or r.info["fold"] == fold]
+            b = [r for r in ref if fold is None or r.info["fold"] == fold]
+            found = experiments.intervals([(1.0, a), (-1.0, b)], labels, groups, tuple(metrics), bootstrap=bootstrap)
+            for metric, interval in found.items():
+                rows.append({"method": method, "fold": fold if fold is not None else (fold_label or "pooled"),
+                             "metric": metric} | difference_row(interval))
+    return pd.DataFrame(rows, columns=["method", "fold", "metric", *DIFF_COLUMNS])
+
+
+def with_differences(table: pd.DataFrame, diffs: pd.DataFrame,
+                     on: Sequence[str] = ("method", "fold", "metric")) -> pd.DataFrame:
+    """``table`` with the columns of :func:`paired_differences` joined on ``on`` (NaN / False
+    where a row has no difference, e.g. the reference row itself)."""
+    out = table.drop(columns=[c for c in DIFF_COLUMNS if c in table]).merge(diffs, on=list(on), how="left")
+    out["significant"] = out["significant"].astype("boolean").fillna(False).astype(bool)
+    return out
+
+
+def difference_view(table: pd.DataFrame, index: str | list[str], columns: str | list[str], *,
+                    digits: int = 3, mark: str = "*") -> pd.DataFrame:
+    """Wide view of the paired differences: ``+0.012 [-0.031, 0.055]``, with ``mark`` appended
+    where the interval excludes 0; rows without a difference (the reference) are left out."""
+    sub = table[table["diff"].notna()] if "diff" in table else table.iloc[0:0]
+    cells = [f"{d:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]" + (f" {mark}" if sig else "")
+             for d, lo, hi, sig in zip(sub["diff"], sub["diff_low"], sub["diff_high"], sub["significant"],
+                                       strict=True)]
+    sub = sub.assign(cell=cells)
+    wide = sub.pivot_table(index=index, columns=columns, values="cell", aggfunc="first", sort=False)
+    names = [columns] if isinstance(columns, str) else list(columns)
+    if "metric" in names:  # metric-major: every row's WAR, then every row's UAR ...
+        level = names.index("metric")
+        rank = {m: i for i, m in enumerate(METRIC_ORDER)}
+
+        def metric_of(c: Any) -> Any:
+            return c[level] if isinstance(c, tuple) else c
+
+        wide = wide[sorted(wide.columns, key=lambda c: rank.get(metric_of(c), len(rank)))]
+    wide = wide.rename(columns=dict(METRIC_NAMES))
+    wide.columns.name = None
+    return wide.fillna("")
+
+
+def difference_notes(table: pd.DataFrame, reference: str, bootstrap: BootstrapConfig | None = None, *,
+                     mark: str = "*") -> str:
+    """The legend of :func:`difference_view` and the table's minimum detectable effect.
+
+    MDE = (z_0.975 + z_0.80) x SE = 2.80 x the bootstrap SE of the paired difference: the
+    difference detectable with 80 % power at alpha = 0.05 (two-sided); reported per metric as
+    the median over the table's comparisons (and its range), computed from the data. A
+    comparison whose two rows predict every test clip alike has SE 0 and says nothing about
+    the test set's power: it is left out of the MDE.
+    """
+    cfg = bootstrap or BootstrapConfig()
+    level = f"{100 * cfg.confidence:g} %"
+    lines = [f"{mark} = the {level} interval of the difference to {reference} excludes 0 "
+             f"(paired subject-clustered bootstrap, {cfg.n_resamples} resamples of the test subjects)"]
+    sub = table[table["mde"].notna() & (table["mde"] > 0)] if "mde" in table else table.iloc[0:0]
+    for metric, group in sub.groupby("metric", sort=False):
+        m = group["mde"]
+        lines.append(f"minimum detectable effect ({METRIC_NAMES.get(metric, metric)}): {m.median():.3f} "
+                     f"(median over {len(m)} comparisons, range {m.min():.3f}–{m.max():.3f})")
+    if sub.empty:
+        lines.append("minimum detectable effect: no comparison with a non-zero standard error")
+    lines.append("MDE = (z_0.975 + z_0.80) × SE = 2.80 × the bootstrap SE of the paired difference: "
+                 "the true difference detected with 80 % power at α = 0.05")
+    return "\n".join(lines)
 
 
 def ordered(table: pd.DataFrame, rows: Sequence[str]) -> pd.DataFrame:
@@ -320,7 +495,8 @@ def literature_rows(table_id: str, metrics: Sequence[str]) -> pd.DataFrame:
     pub = paper.published(table_id)
     pub = pub[(~pub["reproducible"]) & pub["metric"].isin(metrics)]
     return pd.DataFrame({"method": pub["method"], "label": pub["label"], "fold": pub["fold"],
-                         "metric": pub["metric"], "ours": np.nan, "std": np.nan, "n_seeds": 0,
+                         "metric": pub["metric"], "ours": np.nan, "std": np.nan,
+                         **dict.fromkeys(INTERVAL_COLUMNS, np.nan), "n_seeds": 0,
                          "published": pub["value"]}).reset_index(drop=True)
 
 
