@@ -85,3 +85,17 @@ def test_profiles_carry_the_bootstrap_settings_and_they_are_no_departure():
         boot = config.get_profile(name).bootstrap
         assert (boot.n_resamples, boot.confidence, boot.method) == (1000, 0.95, "percentile")
     assert not any(k.startswith("bootstrap") for k, _, _ in config.departures(config.get_profile("smoke")))
+
+
+def test_a_banner_lists_only_the_sections_its_notebook_uses_then_the_paper_profiles_own():
+    from merkit.data import DataConfig, resolve
+    from merkit.report.session import Report
+
+    source = resolve(DataConfig(source="synthetic", synthetic_scale="smoke"), generate=False)
+    quick = config.get_profile("quick")
+    ablation = Report("03-x", quick, source, sections=("preprocess", "augcn", "seeds")).departures()
+    assert any(line.startswith("augcn.train.epochs = 12") for line in ablation)
+    assert not any(line.startswith("occlusion.") for line in ablation)  # not used by Table III
+    assert ablation[-len(paper.PAPER_PROFILE_DEPARTURES):] == list(paper.PAPER_PROFILE_DEPARTURES)
+    own = Report("03-x", config.get_profile("paper"), source, sections=("augcn",)).departures()
+    assert own == list(paper.PAPER_PROFILE_DEPARTURES)  # the paper profile lists only its own
