@@ -63,6 +63,9 @@ class AugcnTablesConfig:
     (``MERAuGCNConfig.resnet_blocks``: (2, 2, 2, 2) standard, (1, 1, 1, 1) "four basic
     blocks"; ``MERAuGCNConfig.resize``: "resize" or "center_crop" for "cropped to 112x112").
     ``feature_dim``: d of the global feature (1024). ``protocol``: how CDE folds are drawn.
+    ``weights``: optional ``(method, path)`` pairs of local checkpoint files read by
+    :func:`merkit.models.load_pretrained` (e.g. ``(("resnet18", "resnet18-f37072fd.pth"),)``
+    starts both paths of the Table III "Resnet18" row from ImageNet); random otherwise.
     """
 
     input_size: int = 28
@@ -72,6 +75,7 @@ class AugcnTablesConfig:
     feature_dim: int = 1024
     train: TrainConfig = field(default_factory=TrainConfig)
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    weights: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -99,3 +99,22 @@ def test_a_banner_lists_only_the_sections_its_notebook_uses_then_the_paper_profi
     assert ablation[-len(paper.PAPER_PROFILE_DEPARTURES):] == list(paper.PAPER_PROFILE_DEPARTURES)
     own = Report("03-x", config.get_profile("paper"), source, sections=("augcn",)).departures()
     assert own == list(paper.PAPER_PROFILE_DEPARTURES)  # the paper profile lists only its own
+
+
+def test_rows_state_the_weights_they_start_from(tmp_path):
+    import hashlib
+
+    path = tmp_path / "resnet18-f37072fd.pth"
+    path.write_bytes(b"not really a checkpoint")
+    quick = config.get_profile("quick")
+    prof = dataclasses.replace(quick, augcn=dataclasses.replace(quick.augcn, weights=(("resnet18", str(path)),)))
+    assert augcn.recipe(prof, "resnet18").weights == str(path)
+    table = augcn.starting_weights(prof, ("resnet18", "mer_augcn")).set_index("method")["weights"]
+    assert table["resnet18"] == f"{path.name} sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+    assert table["mer_augcn"] == "random"
+    assert set(rrrn.starting_weights(quick)["weights"]) == {"random"}
+    # a row's run key follows the file's content, not only its path
+    r = augcn.recipe(prof, "resnet18")
+    before = r.settings()["weights"]
+    path.write_bytes(b"another checkpoint")
+    assert r.settings()["weights"] != before

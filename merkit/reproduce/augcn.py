@@ -14,6 +14,8 @@ fold or subject).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -109,8 +111,14 @@ def recipe(profile: Profile, method: str, *, au_task: bool = False) -> DeepRecip
     return DeepRecipe(
         method=method, model="mer_augcn", config=v.model, objective=objective, input_size=size,
         preprocess=profile.preprocess, train=sec.train, protocol=sec.protocol, seeds=profile.seeds,
-        execution=profile.execution, augment=augment, task="au" if au_task else "classify", label=v.label,
+        execution=profile.execution, augment=augment, task="au" if au_task else "classify",
+        label=v.label if name == method else tables.method_label(method), weights=dict(sec.weights).get(method),
     )
+
+
+def starting_weights(profile: Profile, methods: Sequence[str]) -> pd.DataFrame:
+    """What each row starts from: ``"random"`` or a weights file's name and SHA-256."""
+    return tables.starting_weights([recipe(profile, m) for m in methods])
 
 
 def run_method(ws: Workspace, profile: Profile, method: str, protocol: tables.Protocol, *,

@@ -24,7 +24,6 @@ from merkit.config import Profile
 from merkit.data import DataSource
 from merkit.experiments import RunResult
 from merkit.losses import CrossEntropyObjective
-from merkit.models.pretrained import describe_weights
 from merkit.paper import CONDITION_LABELS, METHOD_LABELS
 from merkit.reproduce import handcrafted, tables
 from merkit.reproduce.tables import LABELS, DeepRecipe, Workspace, join_published
@@ -59,9 +58,7 @@ def recipe(profile: Profile, method: str) -> DeepRecipe:
 
 def starting_weights(profile: Profile) -> pd.DataFrame:
     """Which weights each deep column starts from: ``"random"`` or the file's name and SHA-256."""
-    rows = [{"method": m, "label": COLUMN_LABELS[m], "weights": describe_weights(recipe(profile, m).weights)}
-            for m in DEEP]
-    return pd.DataFrame(rows)
+    return tables.starting_weights([recipe(profile, m) for m in DEEP])
 
 
 def run_condition(ws: Workspace, profile: Profile, condition: str, protocol: tables.Protocol, *,

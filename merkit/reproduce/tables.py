@@ -123,6 +123,13 @@ class SVMRecipe:
         return {"descriptor": self.descriptor, "volume": self.volume, "svm": self.svm}
 
 
+def starting_weights(recipes: Sequence[DeepRecipe]) -> pd.DataFrame:
+    """Which weights each row starts from (method, label, weights: ``"random"`` or the file's
+    name and SHA-256), as every report that trains states it."""
+    return pd.DataFrame([{"method": r.method, "label": r.label or method_label(r.method),
+                          "weights": describe_weights(r.weights)} for r in recipes])
+
+
 def with_out_size(cfg: PreprocessConfig, size: int) -> PreprocessConfig:
     """``cfg`` with the flow output side set to ``size`` (28 / 112 / 224 ...)."""
     return dataclasses.replace(cfg, flow=dataclasses.replace(cfg.flow, out_size=size))
