@@ -33,12 +33,11 @@ The input size (28 in the paper) is a constructor argument, not a config field:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, overload
 
 import torch
 from torch import nn
 
-from merkit.models.output import ModelOutput
+from merkit.models.output import LinearHead
 from merkit.models.registry import register_model, require_input_size
 
 
@@ -115,7 +114,7 @@ class DualInceptionConfig:
             raise ValueError(f"drop_rate must be in [0, 1), got {self.drop_rate}")
 
 
-class DualInception(nn.Module):
+class DualInception(LinearHead, nn.Module):
     """Dual-Inception backbone with a linear classifier head (Table III "Dual-Inception").
 
     **Shapes** (S = ``input_size``, 28 in the paper; d = ``feature_dim``, 1024)
@@ -165,19 +164,6 @@ class DualInception(nn.Module):
         u = self.stream_u(flow[:, 0:1]).flatten(1)
         v = self.stream_v(flow[:, 1:2]).flatten(1)
         return self.act(self.fc(torch.cat([u, v], dim=1)))
-
-    @overload
-    def forward_head(self, z: torch.Tensor, pre_logits: Literal[False] = ...) -> ModelOutput: ...
-    @overload
-    def forward_head(self, z: torch.Tensor, pre_logits: Literal[True]) -> torch.Tensor: ...
-    def forward_head(self, z: torch.Tensor, pre_logits: bool = False) -> ModelOutput | torch.Tensor:
-        """``z: (B, d) -> ModelOutput`` (``pre_logits=True``: ``z`` itself)."""
-        if pre_logits:
-            return z
-        return ModelOutput(logits=self.head(self.drop(z)), features=z)
-
-    def forward(self, flow: torch.Tensor) -> ModelOutput:
-        return self.forward_head(self.forward_features(flow))
 
 
 @register_model("dual_inception", DualInceptionConfig)

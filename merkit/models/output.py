@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Literal, overload
 
 from torch import Tensor
 
@@ -62,3 +63,28 @@ class ModelOutput:
             if value is not None:
                 out[f.name] = value
         return out
+
+
+class LinearHead:
+    """``forward_head`` / ``forward`` for a model whose head is dropout + one linear layer on a
+    ``(B, D)`` feature (Dual-Inception, ResNet18, two-path ResNet18).
+
+    A subclass (an ``nn.Module``) defines ``forward_features``, ``self.drop`` and its linear
+    layer under :attr:`head_attr` (``"head"``, or ``"fc"`` where torchvision's key must be kept).
+    """
+
+    head_attr: str = "head"
+
+    @overload
+    def forward_head(self, features: Tensor, pre_logits: Literal[False] = ...) -> ModelOutput: ...
+    @overload
+    def forward_head(self, features: Tensor, pre_logits: Literal[True]) -> Tensor: ...
+    def forward_head(self, features: Tensor, pre_logits: bool = False) -> ModelOutput | Tensor:
+        """``features: (B, D) -> ModelOutput`` (``pre_logits=True``: ``features`` itself)."""
+        if pre_logits:
+            return features
+        linear = getattr(self, self.head_attr)
+        return ModelOutput(logits=linear(self.drop(features)), features=features)  # type: ignore[attr-defined]
+
+    def forward(self, x: Tensor) -> ModelOutput:
+        return self.forward_head(self.forward_features(x))  # type: ignore[attr-defined]

@@ -22,12 +22,11 @@ unless ``create_model(..., weights=path)`` names a local ``state_dict`` file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, overload
 
 import torch
 from torch import nn
 
-from merkit.models.output import ModelOutput
+from merkit.models.output import LinearHead
 from merkit.models.registry import register_model, require_input_size
 
 #: Smallest flow side of ``resnet18_flow`` (RRRN's baseline; ResNet18 downsamples 32x).
@@ -113,7 +112,7 @@ def _check_size(model: str, flow: torch.Tensor, channels: int, input_size: int |
         )
 
 
-class ResNet18(nn.Module):
+class ResNet18(LinearHead, nn.Module):
     """Single-path ResNet18.
 
     **Shapes**
@@ -128,6 +127,8 @@ class ResNet18(nn.Module):
     ``forward_features``. ``input_size``: optional; when given, inputs must be exactly
     ``input_size x input_size`` (the trunk itself pools adaptively).
     """
+
+    head_attr = "fc"  # torchvision's key for the classifier
 
     def __init__(
         self, config: ResNet18Config | None = None, *, input_size: int | None = None
@@ -182,25 +183,8 @@ class ResNet18(nn.Module):
         """``x -> (B, 512)``: globally average-pooled feature maps."""
         return self.pool(self.forward_feature_maps(x)).flatten(1)
 
-    @overload
-    def forward_head(
-        self, features: torch.Tensor, pre_logits: Literal[False] = ...
-    ) -> ModelOutput: ...
-    @overload
-    def forward_head(self, features: torch.Tensor, pre_logits: Literal[True]) -> torch.Tensor: ...
-    def forward_head(
-        self, features: torch.Tensor, pre_logits: bool = False
-    ) -> ModelOutput | torch.Tensor:
-        """``features: (B, 512) -> ModelOutput`` (``pre_logits=True``: ``features``)."""
-        if pre_logits:
-            return features
-        return ModelOutput(logits=self.fc(self.drop(features)), features=features)
 
-    def forward(self, x: torch.Tensor) -> ModelOutput:
-        return self.forward_head(self.forward_features(x))
-
-
-class ResNet18TwoPath(nn.Module):
+class ResNet18TwoPath(LinearHead, nn.Module):
     """Two-path ResNet18 for MER-auGCN Table III (one ResNet18 trunk per flow component).
 
     **Shapes** (S = ``input_size``: 112 in MER-auGCN, 224 in RRRN; d = ``feature_dim``)
@@ -238,19 +222,6 @@ class ResNet18TwoPath(nn.Module):
         u = self.path_u.forward_features(flow[:, 0:1])
         v = self.path_v.forward_features(flow[:, 1:2])
         return self.act(self.fc(torch.cat([u, v], dim=1)))
-
-    @overload
-    def forward_head(self, z: torch.Tensor, pre_logits: Literal[False] = ...) -> ModelOutput: ...
-    @overload
-    def forward_head(self, z: torch.Tensor, pre_logits: Literal[True]) -> torch.Tensor: ...
-    def forward_head(self, z: torch.Tensor, pre_logits: bool = False) -> ModelOutput | torch.Tensor:
-        """``z: (B, d) -> ModelOutput`` (``pre_logits=True``: ``z``)."""
-        if pre_logits:
-            return z
-        return ModelOutput(logits=self.head(self.drop(z)), features=z)
-
-    def forward(self, flow: torch.Tensor) -> ModelOutput:
-        return self.forward_head(self.forward_features(flow))
 
 
 @register_model("resnet18", ResNet18Config)
