@@ -169,6 +169,7 @@ def get_profile(name: str, **overrides: Any) -> Profile:
 #: from the papers (the banner states the data source on its own line).
 _NOT_DEPARTURES: frozenset[str] = frozenset({
     "name", "description", "execution", "bootstrap", "data.source", "data.synthetic_scale", "data.synthetic_seed",
+    "data.synthetic_variant",
 })
 
 

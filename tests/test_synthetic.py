@@ -107,12 +107,12 @@ def test_aus_follow_table_i_and_the_datasets(full_plan):
     assert sum(14 in aus for aus in core["aus"]) >= 3
 
 
-def test_au_cells_parse_back_to_the_aus(full_plan):
+def test_au_cells_parse_back_to_the_coded_aus(full_plan):
     or_cells = 0
     for row in full_plan.itertuples():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            assert parse_aus(row.aus_cell) == row.aus, row.aus_cell
+            assert parse_aus(row.aus_cell) == row.coded_aus, row.aus_cell  # the coder's, not the truth
         or_cells += bool(caught)
     assert or_cells == 1  # exactly one "12 or 14" at full scale
     cells = [str(c) for c in full_plan["aus_cell"]]
@@ -128,15 +128,69 @@ def test_au_cells_parse_back_to_the_aus(full_plan):
 
 def test_plan_timing(full_plan):
     lengths = full_plan["offset"] - full_plan["onset"] + 1
-    assert lengths.between(8, 21).all()  # 8–20, +1 where a "/" apex needed an even sum
+    assert lengths.between(24, 45).all()  # 24–44, +1 where a "/" apex needed an even sum
     assert (full_plan["first_frame"] < full_plan["onset"]).all()
     assert (full_plan["last_frame"] > full_plan["offset"]).all()
-    assert (full_plan["onset"] - full_plan["first_frame"]).between(1, 3).all()
-    assert ((full_plan["onset"] < full_plan["apex"]) & (full_plan["apex"] < full_plan["offset"])).all()
+    assert (full_plan["onset"] - full_plan["first_frame"]).between(3, 8).all()
+    assert (full_plan["apex"] - full_plan["onset"] >= synthetic.MIN_PHASE).all()
+    assert (full_plan["offset"] - full_plan["apex"] >= synthetic.MIN_PHASE).all()
     estimated = full_plan[full_plan["apex_estimated"]]
     assert len(estimated) >= 3 and set(estimated["dataset"]) == {"casme2"}
     for row in estimated.itertuples():
         assert row.apex == (row.onset + row.offset) // 2 == round((row.onset + row.offset) / 2)
+
+
+def test_every_clip_has_ten_distinct_augmentation_apex_frames(full_plan):
+    from merkit.preprocess.augment import apex_positions
+
+    for row in full_plan.itertuples():
+        positions = apex_positions(row.onset, row.apex, row.offset)
+        assert len(positions) == len(set(positions)) == 10, (row.clip, positions)
+
+
+def test_each_au_has_its_own_timing_and_intensity_around_the_clip(full_plan):
+    shifted = total = 0
+    for row in full_plan.itertuples():
+        assert [t["au"] for t in row.au_truth] == [au for au, _, _ in row.au_spec]
+        leads = [t for t in row.au_truth
+                 if (t["onset"], t["apex"], t["offset"]) == (row.onset, row.apex, row.offset)]
+        assert leads, row.clip  # the annotated frames are one AU's own
+        for t in row.au_truth:
+            assert row.onset <= t["onset"] < t["apex"] < t["offset"] <= row.offset, (row.clip, t)
+            assert t["intensity"] in "ABCDE" and t["gain"] > 0
+            total += 1
+            shifted += (t["onset"], t["apex"], t["offset"]) != (row.onset, row.apex, row.offset)
+        for (_, side, level), t in zip(row.au_spec, row.au_truth, strict=True):
+            assert t["side"] == side and (not level or t["intensity"] == level)
+    assert shifted > 0.2 * total  # most multi-AU clips' AUs do not move in lockstep
+
+
+def test_subjects_perform_aus_their_own_way():
+    a = synthetic._au_geometry(0, "casme2/sub01", 1.0)
+    b = synthetic._au_geometry(0, "casme2/sub02", 1.0)
+    assert a == synthetic._au_geometry(0, "casme2/sub01", 1.0)  # one geometry per subject
+    assert a.gain(12) != b.gain(12) and a.rotation(4) != b.rotation(4)
+    points = fm.extend_landmarks(fm.load_templates()[0].landmarks[:68])
+    da = fm.au_displacement(points, 12, "", 1.0, a)
+    db = fm.au_displacement(points, 12, "", 1.0, b)
+    table = fm.au_displacement(points, 12, "", 1.0, None)
+    assert not np.allclose(da, db) and not np.allclose(da, table)
+    # the geometry turns the motion but keeps it where the AU acts
+    assert set(np.flatnonzero(np.abs(da).sum(axis=1))) == set(np.flatnonzero(np.abs(table).sum(axis=1)))
+
+
+def test_blinks_come_at_a_realistic_rate(full_plan):
+    config = synthetic.SyntheticConfig()
+    frames = blinks = 0
+    for row in full_plan.itertuples():
+        n = row.last_frame - row.first_frame + 1
+        closure, events = synthetic._blinks(n, config, synthetic._rng(0, "blink", row.subject, row.clip))
+        assert closure.shape == (n,) and closure.min() >= 0.0 and closure.max() <= 1.0
+        assert bool(events) == bool(closure.any())
+        frames += n
+        blinks += sum(1 for start, _, _ in events if 0 <= start < n)  # blinks that start in the clip
+    rate = blinks / (frames / config.fps)
+    assert 0.1 < rate < 0.6, rate  # 0.3 per second configured; people blink 0.2–0.5 per second
 
 
 def test_plan_is_seeded():
@@ -206,12 +260,14 @@ def test_loaders_see_the_ground_truth(smoke, truth):
         every = megc2018.load(smoke / "CASME2", smoke / "SAMM", classes=tuple(range(1, 8)))
         core = megc2018.load(smoke / "CASME2", smoke / "SAMM")
         alone = [casme2.load(smoke / "CASME2"), samm.load(smoke / "SAMM")]
-    expected = truth[KEY_COLUMNS].reset_index(drop=True)
+    # the sheets hold the coder's AUs: the loaders' ``aus`` are the ground truth's ``coded_aus``
+    sheet = truth.assign(aus=truth["coded_aus"])
+    expected = sheet[KEY_COLUMNS].reset_index(drop=True)
     got = every[KEY_COLUMNS].reset_index(drop=True)
     for column in KEY_COLUMNS:
         assert got[column].tolist() == expected[column].tolist(), column
     for part in alone:
-        mine = truth[truth["dataset"] == part.attrs["dataset"]][KEY_COLUMNS].reset_index(drop=True)
+        mine = sheet[sheet["dataset"] == part.attrs["dataset"]][KEY_COLUMNS].reset_index(drop=True)
         assert part[KEY_COLUMNS].reset_index(drop=True).equals(mine)
     assert set(core["objective_class"]) == {1, 2, 3, 4, 5}
     assert len(core) == (truth["objective_class"] <= 5).sum()
@@ -220,14 +276,17 @@ def test_loaders_see_the_ground_truth(smoke, truth):
     for row in every.itertuples():
         gt = truth[(truth["subject"] == row.subject) & (truth["clip"] == row.clip)].iloc[0]
         marks = gt.landmarks[row.onset - gt.first_frame:row.offset - gt.first_frame + 1]
-        moved = sorted({p for au in row.aus for p in fm.AU_REGIONS[au] if p < 68})
+        moved = sorted({p for au in gt.aus for p in fm.AU_REGIONS[au] if p < 68})  # the true AUs
         still = [p for p in range(68) if p not in moved]
         motion = []
         for frame in marks:
             m, _ = cv2.estimateAffinePartial2D(frame[still], marks[0][still], method=cv2.LMEDS)
             aligned = frame[moved] @ m[:, :2].T + m[:, 2]
             motion.append(np.linalg.norm(aligned - marks[0][moved], axis=1).mean())
-        assert int(np.argmax(motion)) == row.apex - row.onset, (row.clip, np.round(motion, 2))
+        # the annotated apex is the strongest AU's; the others peak within +-15 % of the rise
+        rise = row.apex - row.onset
+        assert abs(int(np.argmax(motion)) - rise) <= max(2, 0.15 * rise), (row.clip, np.round(motion, 2))
+        assert motion[rise] >= 0.85 * max(motion), (row.clip, np.round(motion, 2))
         assert motion[-1] < 0.25 * max(motion), row.clip  # back to neutral at offset
 
 
@@ -241,7 +300,8 @@ def test_same_seed_same_bytes(smoke, tmp_path):
     for dataset in synthetic.synthetic_datasets():
         subject = min(r["subject"] for r in rows if r["dataset"] == dataset)
         task = [r for r in rows if r["subject"] == subject]
-        result = synthetic._render_subject(task, 0, config, str(tmp_path))
+        attempt = read_json(smoke / synthetic.GROUND_TRUTH)["subjects"][subject]["identity_attempts"]
+        result = synthetic._render_subject(task, 0, config, str(tmp_path), attempt)
         for clip in result["clips"].values():
             for rel, _, _ in clip["files"]:
                 assert (tmp_path / rel).read_bytes() == (smoke / rel).read_bytes(), rel
@@ -292,9 +352,67 @@ def test_interrupted_run_leaves_no_complete_looking_folder(tmp_path, monkeypatch
 # --------------------------------------------------------------------------- faces and motion
 
 
-def test_face_detector_finds_every_onset_face(smoke):
-    rate, missed = synthetic.face_detection_rate(smoke, scale="smoke")
-    assert rate == 1.0, missed
+def test_face_detector_finds_every_onset_and_apex_face(smoke):
+    for frame in ("onset", "apex"):
+        rate, missed = synthetic.face_detection_rate(smoke, scale="smoke", frame=frame)
+        assert rate == 1.0, (frame, missed)
+
+
+def test_head_moves_inside_the_onset_apex_window(truth):
+    for row in truth.itertuples():
+        tx, ty, roll = row.head_at_apex
+        # 1–3 px and 0.5–2 deg by apex, plus the small sway (std 0.15 px / 0.05 deg)
+        assert 0.4 < np.hypot(tx, ty) < 3.8 and 0.3 < abs(roll) < 2.3, (row.clip, row.head_at_apex)
+        start = row.onset - row.first_frame
+        assert np.abs(row.landmarks[0] - row.landmarks[start]).max() < 1.5  # only sway before onset
+
+
+def test_each_au_region_covers_its_moving_landmarks(truth):
+    for row in truth.itertuples():
+        i1 = row.apex - row.first_frame
+        shape = cv2.imread(str(row.all_frames[i1]), cv2.IMREAD_GRAYSCALE).shape
+        for t in row.au_truth:
+            mask = fm.region_mask(t["region"], shape)
+            assert 0 < mask.sum() < 0.25 * mask.size, (row.clip, t["au"])
+            inside = [mask[int(round(y)), int(round(x))] for x, y in row.landmarks[i1][
+                [p for p in au_points(t["au"], t["side"]) if p < 68]]]
+            if inside:
+                assert any(inside), (row.clip, t["au"])
+
+
+def test_identity_encodings_are_recorded_and_reproducible(smoke):
+    """The generator's identity choice reads dlib's encodings; the recorded ones match a fresh
+    encoding of each subject's onset frame (same identity: distance below the 0.6 tolerance)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import face_recognition
+    gt = read_json(smoke / synthetic.GROUND_TRUTH)
+    truth = synthetic.load_ground_truth(smoke)
+    for subject, rec in gt["subjects"].items():
+        assert len(rec["identity_encoding"]) == 128
+        row = truth[truth["subject"] == subject].iloc[0]
+        image = face_recognition.load_image_file(str(row["frames"][0]))
+        enc = face_recognition.face_encodings(image)
+        assert enc, subject
+        assert np.linalg.norm(enc[0] - np.asarray(rec["identity_encoding"])) < 0.6, subject
+        if rec["identity_distinct"]:
+            assert rec["identity_distance"] is None or rec["identity_distance"] >= 0.6
+
+
+@pytest.mark.xfail(strict=True, reason="issue #11 item 1 not met: two licence-free source photos "
+                   "cannot give >= 95 % of subject pairs a dlib distance above 0.6 (see merkit.data.synthetic)")
+def test_subject_pairs_are_distinct_to_a_face_recognizer(truth):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import face_recognition
+    encodings = []
+    for _, group in truth.groupby("subject"):
+        row = group.iloc[0]
+        image = face_recognition.load_image_file(str(row["frames"][0]))
+        encodings.append(face_recognition.face_encodings(image)[0])
+    e = np.asarray(encodings)
+    d = np.linalg.norm(e[:, None] - e[None], axis=-1)[np.triu_indices(len(e), 1)]
+    assert (d > 0.6).mean() >= 0.95, (d > 0.6).mean()
 
 
 def test_subjects_look_different(truth):
@@ -333,25 +451,32 @@ def _regions(points: np.ndarray, spec, shape: tuple[int, int]):
 
 
 def test_apex_differs_from_onset_in_the_au_region(truth):
-    ratios = []
+    """Once the head's rigid motion is undone (a similarity fitted on the landmarks no AU of the
+    clip moves), the apex differs from the onset near the AUs' landmarks, not elsewhere."""
+    ratios, amplitudes = [], []
     for row in truth.itertuples():
         i0, i1 = row.onset - row.first_frame, row.apex - row.first_frame
         onset = cv2.imread(str(row.all_frames[i0]), cv2.IMREAD_GRAYSCALE).astype(np.float64)
         apex = cv2.imread(str(row.all_frames[i1]), cv2.IMREAD_GRAYSCALE).astype(np.float64)
         moved, near, elsewhere, width = _regions(row.landmarks[i0], row.au_spec, onset.shape)
+        still = [p for p in range(68) if p not in moved and not 36 <= p < 48]  # eyes may blink
+        m, _ = cv2.estimateAffinePartial2D(row.landmarks[i1][still], row.landmarks[i0][still])
+        apex = cv2.warpAffine(apex, m, apex.shape[::-1], flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        aligned = row.landmarks[i1] @ m[:, :2].T + m[:, 2]
         diff = np.abs(apex - onset)
         assert elsewhere.sum() > 50
         ratio = diff[near].mean() / diff[elsewhere].mean()
         ratios.append(ratio)
-        assert ratio > 1.0, (row.subject, row.clip, row.aus, ratio)
-        # ground-truth landmarks: the AU's points move, the others much less; subtle amplitude
-        shift = np.linalg.norm(row.landmarks[i1] - row.landmarks[i0], axis=1)
-        still = [p for p in range(68) if p not in moved]
-        assert shift[moved].mean() > 1.3 * shift[still].mean(), (row.clip, row.aus)
-        assert 0.004 * width < shift.max() < 0.06 * width, (row.clip, shift.max() / width)
-        # nothing moves before onset or after offset beyond the head's small rigid motion
-        assert np.abs(row.landmarks[0] - row.landmarks[i0]).max() < 0.5
-    assert np.median(ratios) > 2.0
+        # ground-truth landmarks: the AUs' points move, the others much less; subtle amplitude
+        shift = np.linalg.norm(aligned - row.landmarks[i0], axis=1)
+        assert shift.max() < 0.08 * width, (row.clip, shift.max() / width)
+        amplitudes.append(shift.max() / width)
+        if shift[moved].max() >= 0.5:  # sub-pixel clips (weak AUs of an inexpressive subject) excepted
+            assert shift[moved].max() > 1.3 * shift[still].max(), (row.clip, row.aus)
+    # calibrated to be subtle: the median clip moves its landmarks 0.3–4 % of the face width
+    assert 0.003 < np.median(amplitudes) < 0.04, np.round(amplitudes, 4)
+    assert np.median(ratios) > 1.1, ratios
 
 
 def test_each_au_moves_its_landmarks_in_the_documented_direction():

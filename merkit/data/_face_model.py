@@ -71,9 +71,10 @@ The table gives the displacements imposed at the control points; the Shepard ble
 still neighbours moves the rendered landmarks by about 60–80 % of them.  Unilateral codes
 (``L``/``R``) move only that side (midline points at half amplitude).  The intensity letter
 scales the motion (:data:`INTENSITY_GAIN`), and so do a per-clip gain (0.8–1.2), a per-AU gain
-(0.85–1.15) and the global ``au_amplitude`` of :class:`merkit.data.synthetic.SyntheticConfig`
-(1.3).  With these defaults the largest landmark motion at apex is 0.5–6 % of the face width
-(median 2.6 %, about 2–3 px on the frames written): subtle, yet well above the sensor noise, so
+(0.85–1.15), the subject's :class:`AUGeometry` and the global ``au_amplitude`` of
+:class:`merkit.data.synthetic.SyntheticConfig` (0.4, chosen by the calibration probes so that a
+linear probe on the flows lands at the level of the papers' handcrafted baselines).  The motion
+is subtle, comparable to the head movement and lighting changes of the clip, yet the
 TV-L1 flow between onset and apex carries the class signal.
 """
 
@@ -164,6 +165,161 @@ AU_REGIONS: dict[int, tuple[int, ...]] = {
 _EPS_WEIGHT = float(np.exp(-2.0))  # Shepard background weight: a point's weight at 2 sigma
 
 
+# --------------------------------------------------------------------------- identity features
+
+
+@dataclass(frozen=True)
+class Features:
+    """Facial features painted onto a subject's texture (template space, before mirroring).
+
+    Each is a strength in 0..1 (0: none): ``brow_thickness`` / ``brow_darkness`` (brows
+    redrawn thicker / darker, ``brow_lift`` px the painted brow sits above its landmarks),
+    ``beard`` (stubble over jaw, chin and upper lip), ``moustache``, ``lip_tint`` towards
+    ``lip_colour`` (RGB), ``eye_shadow`` (darker sockets), ``cheek_tint`` (rosy cheeks), and
+    ``moles``: ``(u, v, radius)`` in face axes (fractions of the face width from the face
+    centre).  Together with the template, blend and shape they make subjects distinct to a face
+    recognizer (the generator checks it with dlib's ResNet encoder).
+    """
+
+    brow_thickness: float = 0.0
+    brow_darkness: float = 0.0
+    brow_lift: float = 0.0
+    beard: float = 0.0
+    moustache: float = 0.0
+    lip_tint: float = 0.0
+    lip_colour: tuple[float, float, float] = (150.0, 70.0, 70.0)
+    eye_shadow: float = 0.0
+    cheek_tint: float = 0.0
+    moles: tuple[tuple[float, float, float], ...] = ()
+
+
+def draw_features(rng: np.random.Generator) -> Features:
+    """Random :class:`Features` (about a third of the subjects get a beard or moustache)."""
+    facial_hair = rng.random()
+    n_moles = int(rng.choice([0, 0, 1, 2, 3]))
+    return Features(
+        brow_thickness=float(rng.uniform(0.0, 1.0)),
+        brow_darkness=float(rng.uniform(0.0, 1.0)),
+        brow_lift=float(rng.uniform(-1.5, 1.5)),
+        beard=float(rng.uniform(0.3, 1.0)) if facial_hair < 0.22 else 0.0,
+        moustache=float(rng.uniform(0.3, 1.0)) if 0.12 < facial_hair < 0.35 else 0.0,
+        lip_tint=float(rng.uniform(0.0, 0.6)),
+        lip_colour=tuple(float(v) for v in rng.uniform([110, 40, 40], [190, 100, 110])),  # type: ignore[arg-type]
+        eye_shadow=float(rng.uniform(0.0, 0.45)),
+        cheek_tint=float(rng.uniform(0.0, 0.35)),
+        moles=tuple((float(rng.uniform(-0.35, 0.35)), float(rng.uniform(-0.1, 0.45)),
+                     float(rng.uniform(0.008, 0.02))) for _ in range(n_moles)),
+    )
+
+
+def paint_features(image: np.ndarray, points: np.ndarray, features: Features,
+                   seed: int = 0) -> np.ndarray:
+    """``image`` ``(h, w, 3)`` float32 (0..255) with ``features`` painted around ``points``
+    ``(83, 2)`` (the template's model points); returns a new array."""
+    out = image.astype(np.float32, copy=True)
+    h, w = out.shape[:2]
+    ex, ey, fw = face_axes(points)
+
+    def blend(mask: np.ndarray, target: np.ndarray | float, strength: float) -> None:
+        nonlocal out
+        if strength <= 0:
+            return
+        m = np.clip(mask * strength, 0, 1)[..., None]
+        out = out * (1 - m) + np.asarray(target, np.float32) * m
+
+    def hull(pts: np.ndarray, blur: float) -> np.ndarray:
+        return _soft_hull((h, w), pts, blur)
+
+    # brows: a band around each brow's landmarks, thicker and darker
+    if features.brow_thickness > 0 or features.brow_darkness > 0:
+        band = np.zeros((h, w), np.float32)
+        half = (0.012 + 0.02 * features.brow_thickness) * fw
+        lift = features.brow_lift * fw / 100.0
+        for group in (L.RIGHT_BROW, L.LEFT_BROW):
+            line = points[group] - lift * ey
+            poly = np.vstack([line - half * ey, line[::-1] + 0.6 * half * ey])
+            cv2.fillPoly(band, [np.round(poly).astype(np.int32)], 1.0)
+        band = cv2.GaussianBlur(band, (0, 0), 0.01 * fw + 0.5)
+        tone = out[band > 0.5].mean(axis=0) if np.any(band > 0.5) else np.full(3, 80.0)
+        blend(band, 0.35 * tone, 0.35 + 0.55 * features.brow_darkness)
+    rng = np.random.default_rng(seed)
+    grain = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 0.6)
+    grain = np.clip((grain - grain.mean()) / (grain.std() + 1e-6) * 0.35 + 0.65, 0, 1)
+    lips = hull(points[48:60], 0.01 * fw)
+    if features.beard > 0:
+        jaw = points[list(range(2, 15))]
+        region = np.vstack([jaw, points[[35, 33, 31]] + 0.02 * fw * ey])
+        mask = hull(region, 0.03 * fw) * (1 - hull(points[48:60] + 0.0, 0.006 * fw) * 0.9)
+        cheek_cut = hull(np.vstack([points[[1, 2, 3, 31]], points[[15, 14, 13, 35]]]), 0.02 * fw)
+        mask = mask * (1 - 0.6 * cheek_cut)
+        blend(mask * grain, 35.0, 0.8 * features.beard)
+    if features.moustache > 0:
+        top = np.vstack([points[[31, 32, 33, 34, 35]] + 0.015 * fw * ey,
+                         points[[54, 53, 52, 51, 50, 49, 48]] - 0.005 * fw * ey])
+        blend(hull(top, 0.008 * fw) * grain, 30.0, 0.85 * features.moustache)
+    blend(lips, np.asarray(features.lip_colour), features.lip_tint)
+    if features.eye_shadow > 0:
+        sockets = (hull(np.vstack([points[36:42], points[17:22]]), 0.025 * fw)
+                   + hull(np.vstack([points[42:48], points[22:27]]), 0.025 * fw))
+        blend(np.clip(sockets, 0, 1), out * 0.45, features.eye_shadow)
+    if features.cheek_tint > 0:
+        cheeks = np.zeros((h, w), np.float32)
+        for p in (points[74], points[75]):
+            cv2.circle(cheeks, (int(round(p[0])), int(round(p[1]))), int(0.08 * fw), 1.0, -1)
+        cheeks = cv2.GaussianBlur(cheeks, (0, 0), 0.05 * fw)
+        blend(cheeks, out * np.array([1.15, 0.8, 0.8], np.float32), features.cheek_tint)
+    centre = points[:N_LANDMARKS].mean(axis=0)
+    for u, v, r in features.moles:
+        p = centre + u * fw * ex + v * fw * ey
+        mole = np.zeros((h, w), np.float32)
+        cv2.circle(mole, (int(round(p[0])), int(round(p[1]))), max(1, int(round(r * fw))), 1.0, -1)
+        blend(cv2.GaussianBlur(mole, (0, 0), 0.6), out * 0.35, 0.9)
+    return np.clip(out, 0, 255)
+
+
+# --------------------------------------------------------------------------- AU geometry
+
+
+@dataclass(frozen=True)
+class AUGeometry:
+    """How one subject's face performs each AU (drawn once per subject).
+
+    ``expressivity``: gain on every AU; ``gains``: ``(au, gain)`` per AU; ``rotations``:
+    ``(au, degrees)`` turning every control displacement of the AU (a brow raise that also
+    draws the brows together, a smile that pulls more sideways); ``point_gains``:
+    ``(au, (gain per control point, ...))`` in :data:`AU_MOTIONS` order.
+    """
+
+    expressivity: float = 1.0
+    gains: tuple[tuple[int, float], ...] = ()
+    rotations: tuple[tuple[int, float], ...] = ()
+    point_gains: tuple[tuple[int, tuple[float, ...]], ...] = ()
+
+    def gain(self, au: int) -> float:
+        return self.expressivity * dict(self.gains).get(au, 1.0)
+
+    def rotation(self, au: int) -> float:
+        return dict(self.rotations).get(au, 0.0)
+
+    def point_gain(self, au: int) -> tuple[float, ...] | None:
+        return dict(self.point_gains).get(au)
+
+
+def draw_au_geometry(rng: np.random.Generator, spread: float = 1.0) -> AUGeometry:
+    """A subject's :class:`AUGeometry`; ``spread`` scales every deviation from the table."""
+    aus = sorted(AU_MOTIONS)
+    return AUGeometry(
+        expressivity=float(np.exp(rng.normal(0.0, 0.25 * spread))),
+        gains=tuple((au, float(np.exp(rng.normal(0.0, 0.2 * spread)))) for au in aus),
+        rotations=tuple((au, float(rng.normal(0.0, 20.0 * spread))) for au in aus),
+        point_gains=tuple(
+            (au, tuple(float(np.clip(v, 0.3, 1.7))
+                       for v in rng.normal(1.0, 0.3 * spread, size=len(AU_MOTIONS[au]))))
+            for au in aus
+        ),
+    )
+
+
 # --------------------------------------------------------------------------- geometry
 
 
@@ -219,28 +375,62 @@ def mirror_points(points: np.ndarray, image_width: int) -> np.ndarray:
     return flipped[list(MIRROR[: len(points)])]
 
 
-def au_displacements(
-    points: np.ndarray, aus: tuple[tuple[int, str, float], ...], amplitude: float = 1.0
-) -> np.ndarray:
-    """Apex displacements ``(83, 2)`` px of the model points for the AUs ``aus``.
+def au_displacement(points: np.ndarray, au: int, side: str = "", gain: float = 1.0,
+                    geometry: AUGeometry | None = None) -> np.ndarray:
+    """Apex displacements ``(83, 2)`` px of the model points for one AU.
 
-    ``points``: ``(83, 2)`` neutral model points; ``aus``: ``(au, side, gain)`` with side
-    ``""`` (both), ``"L"`` (subject's left = image right) or ``"R"``; ``amplitude`` scales all.
-    AUs without a motion model (none in the generator's plans) raise ``KeyError``.
+    ``points``: ``(83, 2)`` neutral model points; ``side``: ``""`` (both), ``"L"`` (subject's
+    left = image right) or ``"R"``; ``gain``: amplitude multiplier; ``geometry``: the subject's
+    :class:`AUGeometry` (gain, rotation and per-point gains on top of the table), ``None`` for
+    the table itself. AUs without a motion model raise ``KeyError``.
     """
     ex, ey, w = face_axes(points)
     disp = np.zeros_like(points, dtype=np.float64)
+    spec = AU_MOTIONS[au]
+    scale = gain * w / 100.0
+    angle = 0.0
+    point_gains: tuple[float, ...] | None = None
+    if geometry is not None:
+        scale *= geometry.gain(au)
+        angle = np.deg2rad(geometry.rotation(au))
+        point_gains = geometry.point_gain(au)
+    cos, sin = np.cos(angle), np.sin(angle)
+    for k, (index, dx0, dy0) in enumerate(spec):
+        factor_k = point_gains[k] if point_gains is not None else 1.0
+        dx, dy = cos * dx0 - sin * dy0, sin * dx0 + cos * dy0  # turned in (out, down) axes
+        if index in MIDLINE:
+            factor = 1.0 if side == "" else 0.5
+            disp[index] += factor * factor_k * scale * (dy * ey)
+            continue
+        if side in ("", "R"):
+            disp[index] += factor_k * scale * (-dx * ex + dy * ey)
+        if side in ("", "L"):
+            disp[MIRROR[index]] += factor_k * scale * (dx * ex + dy * ey)
+    return disp
+
+
+def au_displacements(
+    points: np.ndarray, aus: tuple[tuple[int, str, float], ...], amplitude: float = 1.0,
+    geometry: AUGeometry | None = None,
+) -> np.ndarray:
+    """Apex displacements ``(83, 2)`` px of the model points for the AUs ``aus`` together.
+
+    ``aus``: ``(au, side, gain)``; ``amplitude`` scales all; see :func:`au_displacement`.
+    """
+    disp = np.zeros_like(points, dtype=np.float64)
     for au, side, gain in aus:
-        scale = amplitude * gain * w / 100.0
-        for index, dx, dy in AU_MOTIONS[au]:
-            if index in MIDLINE:
-                factor = 1.0 if side == "" else 0.5
-                disp[index] += factor * scale * (dy * ey)
-                continue
-            if side in ("", "R"):
-                disp[index] += scale * (-dx * ex + dy * ey)
-            if side in ("", "L"):
-                disp[MIRROR[index]] += scale * (dx * ex + dy * ey)
+        disp += au_displacement(points, au, side, amplitude * gain, geometry)
+    return disp
+
+
+def blink_displacement(points: np.ndarray) -> np.ndarray:
+    """Displacements ``(83, 2)`` px that close both eyes (AU45 at full closure): the upper lids
+    travel three quarters of the eye opening down, the lower lids a quarter up."""
+    disp = np.zeros_like(points, dtype=np.float64)
+    for upper, lower in ((37, 41), (38, 40), (43, 47), (44, 46)):
+        gap = points[lower] - points[upper]
+        disp[upper] += 0.75 * gap
+        disp[lower] -= 0.25 * gap
     return disp
 
 
@@ -444,7 +634,8 @@ class Identity:
     ``face_width``: face width as a fraction of the frame width; ``centre``: face centre as
     fractions of (width, height); ``aspect``: vertical/horizontal scale; ``roll``: degrees;
     ``light``: ``(gx, gy)`` illumination gradient across the frame; ``gain``, ``gamma``:
-    global photometry.
+    global photometry; ``features``: painted brows, facial hair, lips, moles
+    (:class:`Features`).
     """
 
     template: int
@@ -460,6 +651,7 @@ class Identity:
     light: tuple[float, float]
     gain: float
     gamma: float
+    features: Features = Features()
 
 
 # Shape perturbation groups: (points on the image left or midline, dx out, dy down) per unit.
@@ -525,6 +717,7 @@ def draw_identity(rng: np.random.Generator, framing: Framing, n_templates: int) 
                float(rng.uniform(-framing.light, framing.light))),
         gain=float(rng.uniform(*framing.gain)),
         gamma=float(rng.uniform(*framing.gamma)),
+        features=draw_features(rng),
     )
 
 
@@ -550,6 +743,8 @@ def subject_face(identity: Identity) -> SubjectFace:
         identity.surround, np.float32
     )
     tex = np.clip(tex * gains, 0, 255).astype(np.float32)
+    tex = paint_features(tex, base.landmarks, identity.features,
+                         seed=identity.template * 7919 + int(identity.blend * 1e6))
     points = base.landmarks.copy()
     if identity.mirror:
         tex = np.ascontiguousarray(tex[:, ::-1])
@@ -581,11 +776,16 @@ def _shape_displacements(identity: Identity, points: np.ndarray) -> np.ndarray:
 class ClipMotion:
     """What moves in one clip.
 
-    ``aus``: ``(au, side, gain)``; ``profile``: ``(T,)`` expression amplitude per frame (0 at
-    onset, 1 at apex); ``jitter``: ``(dx, dy, dscale, droll)`` placement change of this clip
-    (fractions of the frame / degrees); ``head``: ``(T, 3)`` per-frame rigid motion
-    ``(tx px, ty px, roll deg)``; ``flicker``: ``(T,)`` global gain; ``noise``: sensor noise
-    sigma (grey levels); ``light``: extra illumination gradient of this clip.
+    ``aus``: ``(au, side, gain)``; ``profile``: expression amplitude per frame, ``(T,)`` shared
+    by every AU or ``(n_aus, T)`` one row per AU (0 at the AU's onset, 1 at its apex);
+    ``jitter``: ``(dx, dy, dscale, droll)`` placement change of this clip (fractions of the frame
+    / degrees); ``head``: ``(T, 3)`` per-frame rigid motion ``(tx px, ty px, roll deg)``;
+    ``flicker``: ``(T,)`` global gain; ``noise``: sensor noise sigma (grey levels); ``light``:
+    extra illumination gradient of this clip; ``blink``: ``(T,)`` eyelid closure 0..1 (AU45,
+    :func:`blink_displacement`) or ``None``; ``spot``: ``(T, 4)`` a local light that moves and
+    changes, ``(cx, cy, sigma, gain)`` per frame (centre as fractions of the frame, sigma as a
+    fraction of the face width, gain added at the centre) or ``None``; ``geometry``: the
+    subject's :class:`AUGeometry` or ``None`` (the table).
     """
 
     aus: tuple[tuple[int, str, float], ...]
@@ -595,6 +795,22 @@ class ClipMotion:
     flicker: np.ndarray
     noise: float
     light: tuple[float, float]
+    blink: np.ndarray | None = None
+    spot: np.ndarray | None = None
+    geometry: AUGeometry | None = None
+
+    @property
+    def n_frames(self) -> int:
+        return int(np.shape(self.profile)[-1])
+
+    def profiles(self) -> np.ndarray:
+        """``(n_aus, T)`` per-AU amplitude."""
+        prof = np.asarray(self.profile, dtype=np.float64)
+        if prof.ndim == 1:
+            return np.broadcast_to(prof, (len(self.aus), len(prof)))
+        if prof.shape[0] != len(self.aus):
+            raise ValueError(f"profile has {prof.shape[0]} rows for {len(self.aus)} AUs")
+        return prof
 
 
 def _affine(identity: Identity, face: SubjectFace, size: tuple[int, int],
@@ -625,6 +841,58 @@ def _rigid(centre: np.ndarray, tx: float, ty: float, roll_deg: float) -> np.ndar
     return np.hstack([rot, (centre + np.array([tx, ty]) - rot @ centre)[:, None]])
 
 
+@dataclass(frozen=True)
+class _ClipFields:
+    """The displacement fields of one clip, on a grid with a ``margin`` px border."""
+
+    affine: np.ndarray          # (2, 3) template -> frame
+    g_field: np.ndarray         # (H', W', 2) identity shape field
+    neutral: np.ndarray         # (83, 2) the subject's neutral points in the frame
+    fields: tuple[np.ndarray, ...]  # per AU (then the blink, if any) (H', W', 2) at full motion
+    profiles: np.ndarray        # (len(fields), T)
+    margin: int
+    width: float                # face width in the frame (px)
+
+
+def _clip_fields(identity: Identity, face: SubjectFace, motion: ClipMotion,
+                 size: tuple[int, int], amplitude: float) -> _ClipFields:
+    height, width = size
+    affine = _affine(identity, face, size, motion.jitter)
+    placed = _apply(affine, face.points)
+    _, _, w_frame = face_axes(placed)
+    margin = 8
+    grid_shape = (height + 2 * margin, width + 2 * margin)
+    anchors = anchor_ring(placed)
+    shape_disp = _shape_displacements(identity, placed)
+    g_field = shepard_field(np.vstack([placed, anchors]),
+                            np.vstack([shape_disp, np.zeros_like(anchors)]),
+                            grid_shape, 0.09 * w_frame, origin=-margin)
+    neutral = forward(placed, g_field, origin=-margin)
+    ring = anchor_ring(neutral)
+    support = np.vstack([neutral, ring])
+
+    def field(disp: np.ndarray) -> np.ndarray:
+        return shepard_field(support, np.vstack([disp, np.zeros_like(ring)]), grid_shape,
+                             0.05 * w_frame, origin=-margin)
+
+    fields = [field(au_displacement(neutral, au, side, amplitude * gain, motion.geometry))
+              for au, side, gain in motion.aus]
+    profiles = [np.asarray(motion.profiles(), dtype=np.float64)]
+    if motion.blink is not None and np.any(motion.blink > 0):
+        fields.append(field(blink_displacement(neutral)))
+        profiles.append(np.asarray(motion.blink, dtype=np.float64)[None])
+    stacked = np.vstack(profiles) if fields else np.zeros((0, motion.n_frames))
+    return _ClipFields(affine, g_field, neutral, tuple(fields), stacked, margin, w_frame)
+
+
+def _frame_field(clip: _ClipFields, t: int, shape: tuple[int, int]) -> np.ndarray:
+    out = np.zeros(shape + (2,), dtype=np.float32)
+    for f, weight in zip(clip.fields, clip.profiles[:, t], strict=True):
+        if weight != 0.0:
+            out += np.float32(weight) * f
+    return out
+
+
 def render_clip(
     identity: Identity,
     face: SubjectFace,
@@ -639,42 +907,27 @@ def render_clip(
     """Render a clip -> ``(frames (T, H, W[, 3]) uint8 RGB or grey, landmarks (T, 68, 2))``.
 
     Backward chain per output pixel ``x`` (see the module docstring): undo the head motion
-    ``u = R_t^-1 x``; undo the expression ``y = u - a_t F(u)``; undo the identity's shape
-    ``z = y - G(y)``; map to the template ``A^-1 z``.  ``frames`` renders a sub-range only
-    (the noise stream is drawn for all frames first, so a sub-range equals the full render).
+    ``u = R_t^-1 x``; undo the expression ``y = u - F_t(u)`` with ``F_t = sum_k p_k(t) F_k``
+    over the AUs (and the blink) of the clip; undo the identity's shape ``z = y - G(y)``; map
+    to the template ``A^-1 z``.  Photometry: gamma, the illumination gradient times the local
+    light spot and the flicker, then sensor noise.  ``frames`` renders a sub-range only (the
+    noise stream is drawn for all frames first, so a sub-range equals the full render).
     """
     height, width = size
-    n_frames = len(motion.profile)
-    affine = _affine(identity, face, size, motion.jitter)
-    placed = _apply(affine, face.points)
-    _, _, w_frame = face_axes(placed)
-    margin = 8
+    n_frames = motion.n_frames
+    clip = _clip_fields(identity, face, motion, size, amplitude)
+    margin = clip.margin
     grid_shape = (height + 2 * margin, width + 2 * margin)
-    anchors = anchor_ring(placed)
-
-    # identity shape field G, defined around the placed template points
-    shape_disp = _shape_displacements(identity, placed)
-    g_field = shepard_field(np.vstack([placed, anchors]),
-                            np.vstack([shape_disp, np.zeros_like(anchors)]),
-                            grid_shape, 0.09 * w_frame, origin=-margin)
-    neutral = forward(placed, g_field, origin=-margin)  # subject's neutral points in the frame
-
-    # expression field F at apex, defined around the neutral points
-    au_disp = au_displacements(neutral, motion.aus, amplitude)
-    ring = anchor_ring(neutral)
-    f_field = shepard_field(np.vstack([neutral, ring]),
-                            np.vstack([au_disp, np.zeros_like(ring)]),
-                            grid_shape, 0.05 * w_frame, origin=-margin)
 
     # template map of the subject image: y -> A^-1 (y - G(y)), on the margin grid
     ys, xs = np.mgrid[0:grid_shape[0], 0:grid_shape[1]].astype(np.float64) - margin
-    inv = cv2.invertAffineTransform(affine)
-    zx = xs - g_field[..., 0]
-    zy = ys - g_field[..., 1]
+    inv = cv2.invertAffineTransform(clip.affine)
+    zx = xs - clip.g_field[..., 0]
+    zy = ys - clip.g_field[..., 1]
     sub_map = np.stack([inv[0, 0] * zx + inv[0, 1] * zy + inv[0, 2],
                         inv[1, 0] * zx + inv[1, 1] * zy + inv[1, 2]], axis=-1).astype(np.float32)
 
-    # photometry: illumination field (scene-fixed), per-frame flicker, sensor noise
+    # photometry: illumination field (scene-fixed), local light, per-frame flicker, noise
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     gx = identity.light[0] + motion.light[0]
     gy = identity.light[1] + motion.light[1]
@@ -682,30 +935,82 @@ def render_clip(
     channels = 1 if gray else 3
     noise = rng.standard_normal((n_frames, height, width, channels), dtype=np.float32)
 
-    centre = neutral[:N_LANDMARKS].mean(axis=0)
+    centre = clip.neutral[:N_LANDMARKS].mean(axis=0)
     gxs, gys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     selected = range(n_frames)[frames] if frames is not None else range(n_frames)
     out_frames = []
     out_points = []
     for t in selected:
-        a = float(motion.profile[t])
+        f_field = _frame_field(clip, t, grid_shape)
         rigid = _rigid(centre, *motion.head[t])
         rinv = cv2.invertAffineTransform(rigid).astype(np.float32)
         ux = rinv[0, 0] * gxs + rinv[0, 1] * gys + rinv[0, 2]
         uy = rinv[1, 0] * gxs + rinv[1, 1] * gys + rinv[1, 2]
         fu = cv2.remap(f_field, ux + margin, uy + margin, cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)
-        yx = ux - a * fu[..., 0] + margin
-        yy_ = uy - a * fu[..., 1] + margin
+        yx = ux - fu[..., 0] + margin
+        yy_ = uy - fu[..., 1] + margin
         src = cv2.remap(sub_map, yx, yy_, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         img = cv2.remap(face.texture, src[..., 0], src[..., 1], cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REFLECT_101)
         if gray:
             img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None]
         img = 255.0 * np.power(np.clip(img / 255.0, 0, 1), identity.gamma)
-        img = img * (light * motion.flicker[t])[..., None] + motion.noise * noise[t]
+        gain = light * motion.flicker[t]
+        if motion.spot is not None:
+            cx, cy, sigma, amp = motion.spot[t]
+            s2 = 2.0 * (sigma * clip.width) ** 2
+            gain = gain * (1 + amp * np.exp(-((xx - cx * width) ** 2 + (yy - cy * height) ** 2) / s2))
+        img = img * gain[..., None] + motion.noise * noise[t]
         img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
         out_frames.append(img[..., 0] if gray else img)
-        pts = forward(neutral[:N_LANDMARKS], f_field, scale=a, origin=-margin)
+        pts = forward(clip.neutral[:N_LANDMARKS], f_field, origin=-margin)
         out_points.append(_apply(rigid, pts))
     return np.stack(out_frames), np.stack(out_points).astype(np.float32)
+
+
+def au_regions(
+    identity: Identity,
+    face: SubjectFace,
+    motion: ClipMotion,
+    size: tuple[int, int],
+    frame: int,
+    *,
+    amplitude: float = 1.0,
+    threshold: float = 0.001,
+) -> list[list[list[list[int]]]]:
+    """Where each AU of ``motion`` moves the skin, in the head pose of ``frame``.
+
+    One entry per AU of ``motion.aus`` (in order): the outlines (polygons of ``[x, y]`` pixel
+    corners, one per connected part) of the pixels whose displacement at the AU's own apex is
+    at least ``threshold`` px and at least a fifth of the AU's largest displacement.  Rasterise
+    them with :func:`region_mask`.
+    """
+    height, width = size
+    clip = _clip_fields(identity, face, motion, size, amplitude)
+    margin = clip.margin
+    rigid = _rigid(clip.neutral[:N_LANDMARKS].mean(axis=0), *motion.head[frame])
+    out = []
+    for f in clip.fields[: len(motion.aus)]:
+        magnitude = np.hypot(f[..., 0], f[..., 1])[margin:margin + height, margin:margin + width]
+        limit = max(threshold, 0.2 * float(magnitude.max()))
+        mask = (magnitude >= limit).astype(np.uint8)
+        mask = cv2.warpAffine(mask, rigid.astype(np.float64), (width, height),
+                              flags=cv2.INTER_NEAREST)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        polys = []
+        for c in contours:
+            if cv2.contourArea(c) < 2:
+                continue
+            approx = cv2.approxPolyDP(c, 0.8, True)
+            polys.append([[int(x), int(y)] for x, y in approx[:, 0]])
+        out.append(polys)
+    return out
+
+
+def region_mask(polygons: list[list[list[int]]], size: tuple[int, int]) -> np.ndarray:
+    """A ``(H, W)`` bool mask from :func:`au_regions` outlines of one AU."""
+    mask = np.zeros(size, dtype=np.uint8)
+    if polygons:
+        cv2.fillPoly(mask, [np.asarray(p, dtype=np.int32) for p in polygons], 1)
+    return mask.astype(bool)

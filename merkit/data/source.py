@@ -15,7 +15,6 @@ from typing import Literal
 
 import pandas as pd
 
-from merkit import paths
 from merkit.data.registry import DatasetEntry, get_dataset
 from merkit.facs import MEGC_CLASSES, OBJECTIVE_CLASSES
 
@@ -33,13 +32,17 @@ class DataConfig:
     ``source``: ``"auto"`` uses the licensed data when the root variables of ``datasets`` are
     set (``CASME2_ROOT``, ``SAMM_ROOT``) and the embedded synthetic set otherwise;
     ``"synthetic"`` / ``"real"`` force one. ``synthetic_scale``: ``"full"`` (Table II counts) or
-    ``"smoke"`` (a few subjects); ``synthetic_seed`` its seed. ``classes``: the objective classes
-    kept (the MEGC 2018 classes I–V). ``datasets``: the registered data sets of the composite.
+    ``"smoke"`` (a few subjects); ``synthetic_seed`` its seed; ``synthetic_variant``:
+    ``"standard"`` or ``"shuffled-aus"`` (the same frames, the sheets' AU codes permuted across
+    clips: a control, :data:`merkit.data.synthetic.VARIANTS`), generated in its own folder
+    (:func:`merkit.data.synthetic.default_dir`). ``classes``: the objective classes kept (the
+    MEGC 2018 classes I–V). ``datasets``: the registered data sets of the composite.
     """
 
     source: Literal["auto", "synthetic", "real"] = "auto"
     synthetic_scale: Literal["full", "smoke"] = "full"
     synthetic_seed: int = 0
+    synthetic_variant: str = "standard"
     classes: tuple[int, ...] = MEGC_CLASSES
     datasets: tuple[str, ...] = DEFAULT_DATASETS
 
@@ -49,6 +52,12 @@ class DataConfig:
         if self.synthetic_scale not in _SCALES:
             raise ValueError(
                 f"synthetic_scale must be one of {_SCALES}, not {self.synthetic_scale!r}"
+            )
+        from merkit.data.synthetic import VARIANTS
+
+        if self.synthetic_variant not in VARIANTS:
+            raise ValueError(
+                f"synthetic_variant must be one of {VARIANTS}, not {self.synthetic_variant!r}"
             )
         if not self.classes or not set(self.classes) <= set(OBJECTIVE_CLASSES):
             raise ValueError(f"classes must be a non-empty subset of 1..7, not {self.classes!r}")
@@ -63,11 +72,13 @@ def _join(words: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class DataSource:
-    """Resolved data set roots (name -> folder, in composite order) and what they are."""
+    """Resolved data set roots (name -> folder, in composite order) and what they are
+    (``scale`` and ``variant`` of a synthetic set)."""
 
     kind: Literal["synthetic", "real"]
     roots: Mapping[str, Path] = field(hash=False)
     scale: str = "real"
+    variant: str = "standard"
 
     def __post_init__(self) -> None:
         if self.kind not in ("synthetic", "real"):
@@ -100,7 +111,8 @@ class DataSource:
         entries = [get_dataset(name) for name in self.roots]
         if self.is_synthetic:
             names = " / ".join(e.label for e in entries)
-            return f"embedded synthetic data set (scale={self.scale}), not {names}"
+            which = f"scale={self.scale}" + ("" if self.variant == "standard" else f", variant={self.variant}")
+            return f"embedded synthetic data set ({which}), not {names}"
         return "licensed " + _join([f"{e.label} ({self.roots[e.name]})" for e in entries])
 
     def load(self, classes: tuple[int, ...] | None = MEGC_CLASSES) -> pd.DataFrame:
@@ -116,6 +128,21 @@ class DataSource:
         df.attrs["source"] = self.label
         df.attrs["synthetic"] = self.is_synthetic
         return df
+
+    def ground_truth(self) -> pd.DataFrame:
+        """The synthetic set's ground truth (:func:`merkit.data.synthetic.load_ground_truth`:
+        true ``aus`` beside the sheets' ``coded_aus``, one row per clip of every class).
+
+        Raises ``ValueError`` for licensed data, which has no ground truth beyond its sheets.
+        """
+        if not self.is_synthetic:
+            raise ValueError("only the embedded synthetic data set has a ground truth beyond its sheets")
+        from merkit.data import synthetic
+
+        tops = {Path(root).parent for root in self.roots.values()}
+        if len(tops) != 1:
+            raise ValueError(f"the synthetic roots do not share one folder: {sorted(map(str, tops))}")
+        return synthetic.load_ground_truth(tops.pop())
 
 
 def _real(entries: Sequence[DatasetEntry], roots: Mapping[str, Path | None]) -> DataSource:
@@ -157,15 +184,19 @@ def resolve(config: DataConfig, *, generate: bool = True) -> DataSource:
             f"the embedded synthetic data set has no stand-in for {_join(lacking)}; set "
             f"{_join([e.env_var for e in entries])} to use the licensed data"
         )
-    out = paths.synthetic_dir() / config.synthetic_scale
-    if generate:
-        from merkit.data import synthetic
+    from merkit.data import synthetic
 
-        synthetic.generate(out, seed=config.synthetic_seed, scale=config.synthetic_scale)
+    # a config without ``synthetic_variant`` (an older DataConfig) means the standard set
+    variant = getattr(config, "synthetic_variant", "standard")
+    out = synthetic.default_dir(config.synthetic_scale, variant)
+    if generate:
+        synthetic.generate(out, seed=config.synthetic_seed, scale=config.synthetic_scale,
+                           config=synthetic.SyntheticConfig(variant=variant))
     return DataSource(
         "synthetic",
         {e.name: out / str(e.synthetic_dir) for e in entries},
         scale=config.synthetic_scale,
+        variant=variant,
     )
 
 

@@ -58,21 +58,52 @@ AUs are added to VI/VII clips until each Table VII AU (1, 2, 4, 9, 12, 14, 17) h
 six positive clips per data set at full scale.  AU cells use the real forms: CASME ``"4+L10"``,
 ``"R12"``, ``"1+2"`` (a bare single AU sometimes stored as a number); SAMM ``"R12 + R15"``,
 ``"R14A"``, ``"4+7"`` and, once at full scale, ``"12 or 14"`` (a class I clip showing both).
+The sheets hold what a coder wrote, not the truth (``ground_truth.json`` keeps both; the
+objective class is always the generator's, from the true AUs): each AU of a multi-AU clip is
+missed with probability 0.06 (a clip keeps at least one code), each clip gets an AU it does not
+show with probability 0.06 (a partner of one of its AUs among :data:`CONFUSED_AUS`: 1↔2, 4↔7,
+6↔12, 12↔14, 15↔17, 9↔10, ...), and each sided AU (10, 12, 14, 15, 20, or one coded L/R) has its
+side wrong with probability 0.10 (L↔R, or bilateral ↔ one-sided); ``SyntheticConfig.coder_*``.
+The noise has its own random stream per clip, so it changes no other draw.  The
+``"shuffled-aus"`` variant (``SyntheticConfig.variant``) writes the same frames with the coded
+AU cells permuted across the clips of each data set (``coded_from`` in ``ground_truth.json``).
 
-Timing: onset..offset spans 8–20 frames, apex at 30–60 % of it, with 1–3 extra frames before
-onset and after offset.  A few CASME-like clips (4 %) have ApexFrame ``"/"``; their true apex is
-the middle frame ``(onset + offset) // 2`` with ``onset + offset`` even, so it equals both the
-loaders' estimate and ``round((onset + offset) / 2)``.
+Timing: onset..offset spans 24–44 frames (120–220 ms at the sets' 200 fps), apex at 30–60 %
+of it with onset->apex and apex->offset at least :data:`MIN_PHASE` (10) frames each, so the
+augmentation's 10 apex positions are 10 distinct frames; 3–8 extra frames are written before
+onset and after offset (the first written frame and the onset are both neutral: the null probe's
+pair).  A few CASME-like clips (4 %) have ApexFrame ``"/"``; their true apex is the middle frame
+``(onset + offset) // 2`` with ``onset + offset`` even, so it equals both the loaders' estimate
+and ``round((onset + offset) / 2)``.  Each true AU has its own onset, apex, offset and intensity
+A–E around the clip's frames (:func:`_au_truth`; the strongest AU defines the annotated frames).
 
 Faces and motion: see :mod:`merkit.data._face_model` (templates from the public-domain photos
 that scikit-image and matplotlib ship, per-subject identity, the AU motion table, rendering).
-CASME-like frames are colour 170 x 200 (H x W), faces 40–50 % of the width, flat lighting;
-SAMM-like frames grayscale 200 x 200, faces 52–62 % of the width, brighter, gamma < 1, more
-noise: a domain shift between the halves.  Per clip: placement jitter, a raised-cosine
-onset -> apex -> offset profile, small rigid head sway (AR(1), std 0.15 px and 0.05 deg),
-global flicker (0.6 %), Gaussian sensor noise, JPEG quality 92.  At generation dlib's HOG detector (the
-preprocessing default) must find the face in every subject's neutral frame and every clip's
-onset frame; otherwise the identity / the clip's placement is redrawn (deterministically).
+CASME-like frames are colour 170 x 200 (H x W), faces 40–50 % of the width, flat lighting, JPEG
+quality 88, noise sigma 1.5; SAMM-like frames grayscale 200 x 200, faces 52–62 % of the width,
+brighter, gamma < 1, noise sigma 2.4, JPEG quality 95: a domain shift between the halves.
+
+* Identity: template, cross-dissolve with the other template, mirror, skin and surround colour,
+  eight face-shape offsets and painted features (brows, facial hair, lip tint, eye shadow,
+  cheeks, moles).  Each subject takes the first of ``identity_attempts`` candidates whose
+  neutral face lies at least ``identity_distance`` (0.6, face_recognition's tolerance) from
+  every earlier subject's in dlib's ResNet encoding, else the farthest; ground_truth.json
+  records the encoding, the distance reached and whether it was met.  **With only two source
+  photos this cannot make most subject pairs distinct to dlib** (which is robust to all of
+  these edits): see the calibration notes in ``CALIBRATION.json`` and the tests.
+* Per subject: its own AU geometry (expressivity, per-AU gain, a turn of every AU's
+  displacement directions and per-point gains: :class:`~merkit.data._face_model.AUGeometry`).
+* Per clip: placement jitter; per-AU raised-cosine profiles; an AR(1) head sway (std 0.15 px /
+  0.05 deg) plus a head movement of 1–3 px and 0.5–2 deg inside onset->apex, partly undone by
+  offset; blinks (AU45, not in Table I) at 0.3 per second, 150–300 ms each; a soft light spot
+  that drifts and changes in strength (up to 5 %); global flicker (0.6 %); sensor noise.
+
+At generation dlib's HOG detector (the preprocessing default) must find the face in every
+subject's neutral frame and every clip's onset and apex frames; otherwise the identity / the
+clip's placement is redrawn (deterministically).  ground_truth.json also holds, per clip, each
+AU's region at the apex (outlines of the pixels it moves: :func:`~merkit.data._face_model.
+au_regions`, rasterised by :func:`~merkit.data._face_model.region_mask`), the blinks and the head
+pose at the apex.
 
 Determinism and atomicity
 -------------------------
@@ -124,7 +155,7 @@ from merkit.io import atomic_write, file_fingerprint, read_json, stable_hash, to
 Scale = Literal["full", "smoke"]
 
 #: Bump when the bytes written for a given (seed, scale, config) change.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "3"
 
 MARKER = "FINGERPRINT.json"
 GROUND_TRUTH = "ground_truth.json"
@@ -148,7 +179,9 @@ def synthetic_datasets() -> tuple[str, ...]:
 
 def _own_entries() -> frozenset[str]:
     """What a synthetic set's folder holds at its top level."""
-    return frozenset({*(str(e.synthetic_dir) for e in entries()), GROUND_TRUTH, LANDMARKS, MARKER})
+    # CALIBRATION.json: written by --calibrate (merkit.reproduce.calibration.CALIBRATION_FILE)
+    return frozenset({*(str(e.synthetic_dir) for e in entries()), GROUND_TRUTH, LANDMARKS, MARKER,
+                      "CALIBRATION.json"})
 
 #: Clips per objective class (1–7) per data set and scale.
 CLASS_COUNTS: dict[str, dict[str, dict[int, int]]] = {
@@ -200,10 +233,26 @@ EMOTIONS: dict[str, dict[int, tuple[str, ...]]] = {
              7: ("Contempt", "Other")},
 }
 
+#: Frames from onset to apex and from apex to offset, at least: the augmentation's apex
+#: fractions step by 0.1 (MER-auGCN Sec. IV-B2), so 10 frames make its 10 positions distinct.
+MIN_PHASE = 10
+
 _SIDED_AUS = frozenset({10, 12, 14, 15, 20})
 _HEAD_RHO = 0.8
 _INTENSITIES = ("A", "B", "C", "D", "E")
 _INTENSITY_P = (0.2, 0.3, 0.3, 0.15, 0.05)
+
+#: The data set variants: ``"standard"``; ``"shuffled-aus"``, the same frames, timing, classes
+#: and truth with the sheets' coded AU cells permuted across the clips of each data set (a
+#: control: AU labels that say nothing about the motion).
+VARIANTS: tuple[str, ...] = ("standard", "shuffled-aus")
+
+#: AU pairs a coder confuses (same region, similar appearance); an "extra" coder error adds
+#: a partner of one of the clip's AUs that the clip does not show.
+CONFUSED_AUS: tuple[tuple[int, int], ...] = (
+    (1, 2), (1, 4), (2, 5), (4, 7), (6, 7), (6, 12), (4, 9), (9, 10), (12, 14), (14, 20),
+    (15, 17), (17, 24), (23, 24), (25, 26), (9, 38), (38, 40),
+)
 
 
 @dataclass(frozen=True)
@@ -211,26 +260,53 @@ class SyntheticConfig:
     """How the synthetic frames are rendered (hashed into the fingerprint, except ``n_jobs``).
 
     ``casme_size`` / ``samm_size``: frame ``(height, width)``; ``clip_frames``: range of
-    onset..offset lengths (inclusive); ``pad_frames``: range of extra frames written before onset
-    and after offset; ``au_amplitude``: global gain on the AU motion table of
-    :mod:`merkit.data._face_model` (1.3: the landmarks move 2–3.5 % of the face width at apex);
-    ``noise``: sensor noise sigma in grey levels (SAMM-like x1.3); ``flicker``: per-frame global
-    gain sigma; ``head_motion``: rigid head sway gain (1.0: AR(1) sway of std 0.15 px
-    and 0.05 deg); ``jpeg_quality``; ``detect_check``: redraw identities / placements until
-    dlib's HOG detector finds the face on every onset frame; ``n_jobs``: worker processes
-    (the bytes do not depend on it).
+    onset..offset lengths (inclusive; onset->apex and apex->offset are each at least
+    :data:`MIN_PHASE` frames, so the 10 augmentation apex positions are distinct frames);
+    ``pad_frames``: range of extra frames written before onset and after offset;
+    ``au_amplitude``: global gain on the AU motion table of :mod:`merkit.data._face_model`
+    (0.4 with ``subject_spread`` 1.6: the calibrated defaults, see ``--calibrate``);
+    ``au_timing``: gain on each AU's own onset / apex / offset offsets around the clip's;
+    ``subject_spread``: gain on each subject's AU geometry (:func:`~merkit.data._face_model.
+    draw_au_geometry`); ``noise`` / ``samm_noise``: sensor noise sigma in grey levels;
+    ``jpeg_quality`` / ``samm_jpeg_quality``: compression of the CASME-like / SAMM-like frames;
+    ``flicker``: per-frame global gain sigma; ``head_motion``: gain on the rigid head motion
+    (1.0: an AR(1) sway of std 0.15 px / 0.05 deg plus a movement of 1–3 px and 0.5–2 deg
+    inside the onset->apex window); ``local_light``: largest gain of the moving light spot;
+    ``blink_rate``: blinks (AU45) per second at ``fps`` frames per second; ``identity_distance``:
+    every subject's neutral face lies at least this far (dlib ResNet encoding, Euclidean) from
+    every earlier subject's, or the farthest of ``identity_attempts`` candidates is taken;
+    ``detect_check``: redraw identities / placements until dlib's HOG detector finds the face
+    on every onset and apex frame; ``n_jobs``: worker processes (the bytes do not depend on it).
     """
 
     casme_size: tuple[int, int] = (170, 200)
     samm_size: tuple[int, int] = (200, 200)
-    clip_frames: tuple[int, int] = (8, 20)
-    pad_frames: tuple[int, int] = (1, 3)
-    au_amplitude: float = 1.3
+    clip_frames: tuple[int, int] = (24, 44)
+    pad_frames: tuple[int, int] = (3, 8)
+    au_amplitude: float = 0.4
+    au_timing: float = 1.0
+    subject_spread: float = 1.6
     noise: float = 1.5
+    samm_noise: float = 2.4
+    jpeg_quality: int = 88
+    samm_jpeg_quality: int = 95
     flicker: float = 0.006
     head_motion: float = 1.0
-    jpeg_quality: int = 92
+    local_light: float = 0.05
+    blink_rate: float = 0.3
+    fps: float = 200.0
+    identity_distance: float = 0.6
+    identity_attempts: int = 4
     detect_check: bool = True
+    #: Coder noise of the sheets' AU cells (ground_truth.json keeps the truth), see
+    #: :func:`_code_aus`: per AU of a multi-AU clip, the chance it is missed (never the last);
+    coder_miss: float = 0.06
+    #: per clip, the chance an AU it does not show is added (a :data:`CONFUSED_AUS` partner);
+    coder_extra: float = 0.06
+    #: per sided AU (10, 12, 14, 15, 20, or one coded L/R), the chance its side is wrong.
+    coder_side: float = 0.10
+    #: one of :data:`VARIANTS`; ``"shuffled-aus"`` permutes the coded AU cells (same frames).
+    variant: str = "standard"
     n_jobs: int = field(default=2, compare=False)
 
     def __post_init__(self) -> None:
@@ -239,12 +315,27 @@ class SyntheticConfig:
             if h < 64 or w < 64:
                 raise ValueError(f"SyntheticConfig.{name}={(h, w)}: frames must be >= 64 x 64")
         lo, hi = self.clip_frames
-        if not 5 <= lo <= hi:
-            raise ValueError(f"SyntheticConfig.clip_frames={self.clip_frames}: need 5 <= lo <= hi")
-        if not 0 <= self.pad_frames[0] <= self.pad_frames[1]:
-            raise ValueError(f"SyntheticConfig.pad_frames={self.pad_frames}: need 0 <= lo <= hi")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError("SyntheticConfig.jpeg_quality must be in 1..100")
+        if not 2 * MIN_PHASE + 1 <= lo <= hi:
+            raise ValueError(f"SyntheticConfig.clip_frames={self.clip_frames}: need "
+                             f"{2 * MIN_PHASE + 1} <= lo <= hi (onset->apex and apex->offset "
+                             f">= {MIN_PHASE} frames each)")
+        if not 1 <= self.pad_frames[0] <= self.pad_frames[1]:
+            raise ValueError(f"SyntheticConfig.pad_frames={self.pad_frames}: need 1 <= lo <= hi "
+                             "(the null probe needs a neutral frame before onset)")
+        for name in ("jpeg_quality", "samm_jpeg_quality"):
+            if not 1 <= getattr(self, name) <= 100:
+                raise ValueError(f"SyntheticConfig.{name} must be in 1..100")
+        for name in ("au_amplitude", "au_timing", "subject_spread", "noise", "samm_noise",
+                     "flicker", "head_motion", "local_light", "blink_rate", "identity_distance"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"SyntheticConfig.{name}={getattr(self, name)!r} must be >= 0")
+        if self.fps <= 0 or self.identity_attempts < 1:
+            raise ValueError("SyntheticConfig.fps must be > 0 and identity_attempts >= 1")
+        for name in ("coder_miss", "coder_extra", "coder_side"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"SyntheticConfig.{name}={getattr(self, name)!r} must be in 0..1")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"SyntheticConfig.variant must be one of {VARIANTS}, not {self.variant!r}")
 
     def key(self) -> dict[str, Any]:
         """The fields that change the bytes written (everything but ``n_jobs``)."""
@@ -379,18 +470,32 @@ def _timing(dataset: str, estimated: bool, config: SyntheticConfig,
     first = int(rng.integers(1, 121)) if dataset == "casme2" else int(rng.integers(1000, 9001))
     onset = first + pre
     offset = onset + length - 1
-    apex = onset + int(np.clip(round(rng.uniform(0.3, 0.6) * (length - 1)), 1, length - 2))
+    apex = onset + int(np.clip(round(rng.uniform(0.3, 0.6) * (length - 1)),
+                               MIN_PHASE, length - 1 - MIN_PHASE))
     if estimated:  # ApexFrame "/": the true apex is the middle frame, with an even sum
         offset += (onset + offset) % 2
         apex = (onset + offset) // 2
     return first, onset, apex, offset, offset + post
 
 
+@dataclass(frozen=True)
+class _CellStyle:
+    """How a clip's AU cell is written, drawn once from the plan's generator: ``bare`` (CASME: a
+    single unsided AU stored as a number; ``None`` when the true spec gave no such draw) and
+    ``sep`` (SAMM: ``" + "`` or ``"+"``)."""
+
+    bare: bool | None
+    sep: str
+
+
 def _au_cell(dataset: str, cls: int, aus: tuple[int, ...], or_form: bool,
-             rng: np.random.Generator) -> tuple[tuple[tuple[int, str, str], ...], Any]:
-    """``(spec, cell)``: laterality / intensity per AU and the AU cell in the sheet's style."""
+             rng: np.random.Generator) -> tuple[tuple[tuple[int, str, str], ...], _CellStyle]:
+    """``(spec, style)``: laterality / intensity per true AU and how the sheet writes the cell.
+
+    The draws (and their order) are the plan generator's; the cell itself is written from the
+    coded spec by :func:`_format_cell`."""
     if or_form:
-        return ((12, "", ""), (14, "", "")), "12 or 14"
+        return ((12, "", ""), (14, "", "")), _CellStyle(None, " + ")
     contempt = cls == 7 and rng.random() < 0.7  # contempt: one-sided 12 / 14
     contempt_side = "L" if rng.random() < 0.5 else "R"
     spec = []
@@ -404,14 +509,79 @@ def _au_cell(dataset: str, cls: int, aus: tuple[int, ...], or_form: bool,
         if dataset == "samm" and rng.random() < 0.5:
             intensity = str(rng.choice(_INTENSITIES, p=_INTENSITY_P))
         spec.append((au, side, intensity))
+    if dataset == "casme2":
+        bare = bool(rng.random() < 0.5) if len(spec) == 1 and not spec[0][1] else None
+        return tuple(spec), _CellStyle(bare, "+")
+    return tuple(spec), _CellStyle(None, " + " if rng.random() < 0.6 else "+")
+
+
+def _partners(dataset: str) -> dict[int, tuple[int, ...]]:
+    """AU -> the AUs a coder may confuse it with (:data:`CONFUSED_AUS`, both ways), without the
+    AUs the data set never codes (:data:`EXCLUDED_AUS`)."""
+    out: dict[int, set[int]] = {}
+    for a, b in CONFUSED_AUS:
+        out.setdefault(a, set()).add(b)
+        out.setdefault(b, set()).add(a)
+    excluded = EXCLUDED_AUS[dataset]
+    return {au: tuple(sorted(p - excluded)) for au, p in out.items()}
+
+
+def _code_aus(spec: tuple[tuple[int, str, str], ...], dataset: str, rng: np.random.Generator,
+              config: SyntheticConfig) -> tuple[tuple[tuple[int, str, str], ...], tuple[tuple[str, int], ...]]:
+    """What a human coder writes for a clip whose true AUs are ``spec`` -> ``(coded, errors)``.
+
+    ``spec`` / ``coded``: ``(au, side, intensity)`` per AU, sorted by AU; ``errors``:
+    ``(kind, au)`` with kind ``"missed"`` (an AU of a multi-AU clip left out, rate
+    ``config.coder_miss`` per AU; the clip keeps at least one), ``"side"`` (an AU that can be
+    one-sided coded on the other side, or bilateral <-> one-sided, ``config.coder_side`` per
+    kept sided AU) and ``"extra"`` (a :data:`CONFUSED_AUS` partner of one of its AUs that the
+    clip does not show, ``config.coder_extra`` per clip; side and intensity as its partner).
+    ``rng`` is the clip's own coder stream; it always makes ``3 len(spec) + 2`` draws, so a
+    higher rate only adds errors.
+    """
+    u = rng.random((len(spec), 3))  # per AU: miss, side, which side
+    e = rng.random(2)  # per clip: extra, which partner
+    missed = [i for i in range(len(spec)) if len(spec) > 1 and u[i, 0] < config.coder_miss]
+    if len(missed) == len(spec):  # never drop the last AU: keep the one least likely missed
+        missed.remove(int(np.argmax(u[:, 0])))
+    coded: dict[int, tuple[str, str]] = {}
+    errors: list[tuple[str, int]] = []
+    for i, (au, side, level) in enumerate(spec):
+        if i in missed:
+            errors.append(("missed", au))
+            continue
+        if (au in _SIDED_AUS or side) and u[i, 1] < config.coder_side:
+            if not side:
+                side = "L" if u[i, 2] < 0.5 else "R"
+            else:
+                side = ("R" if side == "L" else "L") if u[i, 2] < 0.5 else ""
+            errors.append(("side", au))
+        coded[au] = (side, level)
+    if e[0] < config.coder_extra:
+        partners = _partners(dataset)
+        shown = {au for au, _, _ in spec}
+        options = sorted({(p, au) for au in shown for p in partners.get(au, ()) if p not in shown})
+        if options:
+            extra, source = options[int(e[1] * len(options))]
+            side, level = next((s, v) for a, s, v in spec if a == source)
+            coded[extra] = (side if extra in _SIDED_AUS else "", level)
+            errors.append(("extra", extra))
+    return tuple((au, coded[au][0], coded[au][1]) for au in sorted(coded)), tuple(errors)
+
+
+def _format_cell(dataset: str, spec: tuple[tuple[int, str, str], ...], style: _CellStyle,
+                 or_form: bool, bare: bool) -> Any:
+    """The AU cell in the sheet's style: CASME ``"4+L10"``, ``"R12"``, ``"1+2"`` or a bare
+    number ``4``; SAMM ``"R12 + R15"``, ``"R14A"``, ``"4+7"``; ``"12 or 14"`` for ``or_form``.
+    ``bare``: the number form of a single unsided AU when ``style.bare`` holds no draw."""
+    if or_form:
+        return "12 or 14"
     tokens = [f"{side}{au}{level}" for au, side, level in spec]
     if dataset == "casme2":
-        cell: Any = "+".join(tokens)
-        if len(spec) == 1 and not spec[0][1] and rng.random() < 0.5:
-            cell = int(spec[0][0])  # a bare number cell, as Excel stores "4"
-    else:
-        cell = (" + " if rng.random() < 0.6 else "+").join(tokens)
-    return tuple(spec), cell
+        if len(spec) == 1 and not spec[0][1] and (bare if style.bare is None else style.bare):
+            return int(spec[0][0])  # a bare number cell, as Excel stores "4"
+        return "+".join(tokens)
+    return style.sep.join(tokens)
 
 
 def _plan_dataset(dataset: str, scale: str, seed: int, config: SyntheticConfig) -> list[dict]:
@@ -427,7 +597,7 @@ def _plan_dataset(dataset: str, scale: str, seed: int, config: SyntheticConfig) 
         names[sid].add(clip)
         first, onset, apex, offset, last = _timing(dataset, index in estimated, config, rng)
         aus = tuple(sorted(aus_set))
-        spec, cell = _au_cell(dataset, cls, aus, index == or_clip, rng)
+        spec, style = _au_cell(dataset, cls, aus, index == or_clip, rng)
         gains = tuple(float(v) for v in rng.uniform(0.85, 1.15, size=len(spec)))
         choices = EMOTIONS[dataset][cls]
         emotion = choices[0] if rng.random() < 0.8 else choices[int(rng.integers(len(choices)))]
@@ -435,6 +605,11 @@ def _plan_dataset(dataset: str, scale: str, seed: int, config: SyntheticConfig) 
         if dataset == "samm" and rng.random() < 0.5:
             subject_cell = f"{sid:03d}"  # SAMM stores 6 in some rows and "006" in others
         folder = f"sub{sid:02d}" if dataset == "casme2" else f"{sid:03d}"
+        # the sheet holds what a coder wrote (own stream: the noise changes no other draw);
+        # the "12 or 14" clip is coded as it is (both AUs shown, the coder undecided)
+        coder = _rng(seed, "coder", dataset, folder, clip)
+        coded, errors = (spec, ()) if index == or_clip else _code_aus(spec, dataset, coder, config)
+        cell = _format_cell(dataset, coded, style, index == or_clip, bool(coder.random() < 0.5))
         rows.append({
             "dataset": dataset, "subject": f"{dataset}/{folder}", "subject_id": sid,
             "subject_cell": subject_cell, "folder": folder, "clip": clip,
@@ -443,7 +618,15 @@ def _plan_dataset(dataset: str, scale: str, seed: int, config: SyntheticConfig) 
             "au_spec": spec, "au_gains": gains, "aus_cell": cell, "objective_class": cls,
             "emotion": emotion, "inducement": inducement,
             "amplitude": float(rng.uniform(0.8, 1.2)),
+            "coded_spec": coded, "coded_aus": tuple(sorted({au for au, _, _ in coded})),
+            "coder_errors": errors, "coded_from": f"{dataset}/{folder}/{clip}",
         })
+    if config.variant == "shuffled-aus":  # each clip receives another clip's coded cell
+        order = _rng(seed, "shuffle", dataset).permutation(len(rows))
+        moved = ("coded_spec", "coded_aus", "coder_errors", "coded_from", "aus_cell")
+        codes = [{k: r[k] for k in moved} for r in rows]
+        for row, source in zip(rows, order, strict=True):
+            row.update(codes[int(source)])
     return rows
 
 
@@ -455,11 +638,20 @@ def plan(scale: Scale = "full", seed: int = 0, config: SyntheticConfig | None = 
     ``folder``, ``clip``, ``first_frame``, ``onset``, ``apex`` (true apex), ``offset``,
     ``last_frame``, ``apex_estimated`` (the sheet holds ``"/"``), ``aus`` (sorted tuple),
     ``au_spec`` (``(au, side, intensity)`` per AU), ``au_gains``, ``aus_cell`` (the AU cell as
-    written), ``objective_class``, ``emotion``, ``inducement`` (SAMM), ``amplitude``.
+    written), ``objective_class``, ``emotion``, ``inducement`` (SAMM), ``amplitude``,
+    ``coded_spec`` / ``coded_aus`` (what the sheet's AU cell says: the coder's, see
+    :func:`_code_aus`), ``coder_errors`` (``(kind, au)``, kind ``"missed"`` | ``"extra"`` |
+    ``"side"``, of ``coded_spec`` against the true spec of the clip ``coded_from``) and
+    ``coded_from`` (``"casme2/sub01/EP02_01f"``: the clip whose codes the sheet gives this clip;
+    itself, except in the ``"shuffled-aus"`` variant).  ``aus``, ``au_spec`` and
+    ``objective_class`` are the truth (the frames show them), and so is ``au_truth``: each
+    true AU with its own onset / apex / offset, intensity and gain (:func:`_au_truth`).
     """
     _check_scale(scale)
     config = config or SyntheticConfig()
     rows = [r for e in entries() for r in e.synthetic_generator().plan(scale, seed, config)]
+    for r in rows:
+        r["au_truth"] = _au_truth(r, seed, config)
     df = pd.DataFrame(rows)
     df = df.sort_values(["dataset", "subject", "clip"], kind="stable").reset_index(drop=True)
     for cls_row in df.itertuples():
@@ -478,6 +670,7 @@ class _Style:
     framing: Any
     noise: float
     gray: bool
+    jpeg_quality: int
 
 
 def _style(dataset: str, config: SyntheticConfig) -> _Style:
@@ -486,29 +679,105 @@ def _style(dataset: str, config: SyntheticConfig) -> _Style:
     if dataset == "casme2":
         framing = fm.Framing(face_width=(0.40, 0.50), centre_x=(0.44, 0.56), centre_y=(0.52, 0.60),
                              light=0.15, gain=(0.90, 1.05), gamma=(0.95, 1.05), gray=False)
-        return _Style(config.casme_size, framing, config.noise, False)
+        return _Style(config.casme_size, framing, config.noise, False, config.jpeg_quality)
     framing = fm.Framing(face_width=(0.52, 0.62), centre_x=(0.45, 0.55), centre_y=(0.50, 0.56),
                          light=0.10, gain=(1.05, 1.20), gamma=(0.75, 0.90), gray=True)
-    return _Style(config.samm_size, framing, 1.3 * config.noise, True)
+    return _Style(config.samm_size, framing, config.samm_noise, True, config.samm_jpeg_quality)
 
 
 def _profile(first: int, onset: int, apex: int, offset: int, last: int) -> np.ndarray:
-    """Expression amplitude per frame ``first..last``: 0 outside onset..offset, raised cosine
-    rising to 1 at apex and falling back to 0 at offset."""
+    """Amplitude per frame ``first..last``: 0 outside onset..offset, raised cosine rising to 1
+    at apex and falling back to 0 at offset (``apex == onset`` or ``== offset``: a step)."""
     n = np.arange(first, last + 1, dtype=np.float64)
     out = np.zeros_like(n)
     rise = (n >= onset) & (n <= apex)
-    out[rise] = 0.5 * (1 - np.cos(np.pi * (n[rise] - onset) / (apex - onset)))
+    out[rise] = 0.5 * (1 - np.cos(np.pi * (n[rise] - onset) / max(apex - onset, 1)))
+    out[n == apex] = 1.0
     fall = (n > apex) & (n <= offset)
-    out[fall] = 0.5 * (1 + np.cos(np.pi * (n[fall] - apex) / (offset - apex)))
+    out[fall] = 0.5 * (1 + np.cos(np.pi * (n[fall] - apex) / max(offset - apex, 1)))
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _au_geometry(seed: int, subject: str, spread: float) -> Any:
+    """The subject's own way of performing each AU (same for all its clips)."""
+    from merkit.data import _face_model as fm
+
+    return fm.draw_au_geometry(_rng(seed, "au-geometry", subject), spread)
+
+
+def _au_truth(row: dict, seed: int, config: SyntheticConfig) -> list[dict[str, Any]]:
+    """Each true AU of a clip with its own timing and intensity (around the clip's frames).
+
+    The first AU of the strongest intensity defines the annotated frames (its onset, apex and
+    offset are the clip's); the others start up to 35 % of the rise later, peak within
+    +-15 % of the rise of the clip's apex and end up to 30 % of the fall earlier (times
+    ``config.au_timing``).  ``gain`` multiplies the AU's motion table: intensity x the clip's
+    per-AU gain x the clip's amplitude x the subject's AU geometry gain.
+    """
+    from merkit.data import _face_model as fm
+
+    rng = _rng(seed, "au-timing", row["subject"], row["clip"])
+    geometry = _au_geometry(seed, row["subject"], config.subject_spread)
+    onset, apex, offset = row["onset"], row["apex"], row["offset"]
+    rise, fall = apex - onset, offset - apex
+    letters = [level or str(rng.choice(_INTENSITIES, p=_INTENSITY_P))
+               for _, _, level in row["au_spec"]]
+    lead = int(np.argmax([fm.INTENSITY_GAIN[x] for x in letters]))
+    out = []
+    for k, ((au, side, _), letter, gain) in enumerate(zip(row["au_spec"], letters, row["au_gains"],
+                                                           strict=True)):
+        jitter = config.au_timing if k != lead else 0.0
+        a_on = onset + int(round(rng.uniform(0.0, 0.35) * rise * jitter))
+        a_ap = apex + int(round(rng.normal(0.0, 0.15) * rise * jitter))
+        a_ap = int(np.clip(a_ap, a_on + 2, offset - 2))
+        a_off = offset - int(round(rng.uniform(0.0, 0.30) * fall * jitter))
+        a_off = int(max(a_off, a_ap + 2))
+        out.append({"au": int(au), "side": side, "intensity": letter,
+                    "gain": float(fm.INTENSITY_GAIN[letter] * gain * row["amplitude"]
+                                  * geometry.gain(au)),
+                    "onset": a_on, "apex": a_ap, "offset": a_off})
+    return out
+
+
+def _blinks(n: int, config: SyntheticConfig, rng: np.random.Generator) -> tuple[np.ndarray, list]:
+    """Eyelid closure per frame ``(n,)`` and the blinks ``[(start, peak, end), ...]`` (frame
+    indices, may lie outside the clip): a Poisson process at ``blink_rate`` per second; each
+    blink lasts 150–300 ms, closes in its first 30 % to 60–100 % closure, reopens slower."""
+    closure = np.zeros(n)
+    events = []
+    if config.blink_rate <= 0:
+        return closure, events
+    t = -0.3 * config.fps  # a blink that began before the first frame may still be under way
+    while True:
+        t += rng.exponential(config.fps / config.blink_rate)
+        if t >= n:
+            break
+        length = rng.uniform(0.15, 0.30) * config.fps
+        depth = rng.uniform(0.6, 1.0)
+        start, peak, end = t, t + 0.3 * length, t + length
+        if end < 0:
+            continue
+        frames = np.arange(n, dtype=np.float64)
+        shape = np.where(frames <= peak, (frames - start) / (peak - start),
+                         (end - frames) / (end - peak))
+        part = depth * np.clip(shape, 0.0, 1.0)
+        if part.max() > 0:  # only blinks that close the lids on a written frame are recorded
+            closure = np.maximum(closure, part)
+            events.append((int(round(start)), int(round(peak)), int(round(end))))
+    return closure, events
+
+
 def _motion(row: dict, config: SyntheticConfig, style: _Style, seed: int, attempt: int) -> Any:
+    """The clip's :class:`~merkit.data._face_model.ClipMotion` (and its blinks, in the motion's
+    ``blink`` row): per-AU profiles from ``row["au_truth"]``, head sway and an expression-locked
+    head movement, blinks, a moving local light, flicker and noise."""
     from merkit.data import _face_model as fm
 
     rng = _rng(seed, "motion", row["subject"], row["clip"], attempt)
-    n = row["last_frame"] - row["first_frame"] + 1
+    first, onset, apex, offset, last = (row[k] for k in
+                                        ("first_frame", "onset", "apex", "offset", "last_frame"))
+    n = last - first + 1
     # head sway: an AR(1) (Ornstein-Uhlenbeck) process from rest, stationary std 0.15 px / 0.05
     # deg, correlation 0.8 per frame; it sways but does not drift away like a random walk
     sigma = np.array([0.15, 0.15, 0.05]) * config.head_motion
@@ -516,23 +785,35 @@ def _motion(row: dict, config: SyntheticConfig, style: _Style, seed: int, attemp
     head = np.zeros((n, 3))
     for t in range(1, n):
         head[t] = _HEAD_RHO * head[t - 1] + kicks[t]
-    spec = row["au_spec"]
-    gains = row["au_gains"]
-    aus = tuple(
-        (au, side, fm.INTENSITY_GAIN.get(level, 1.0) * gain * row["amplitude"])
-        for (au, side, level), gain in zip(spec, gains, strict=True)
-    )
+    # and a movement inside onset->apex: 1–3 px and 0.5–2 deg, partly undone by offset
+    angle = rng.uniform(0, 2 * np.pi)
+    shift = rng.uniform(1.0, 3.0) * config.head_motion
+    roll = rng.uniform(0.5, 2.0) * rng.choice([-1.0, 1.0]) * config.head_motion
+    ramp = _profile(first, onset, apex, offset, last)
+    back = rng.uniform(0.0, 1.0)
+    after = np.arange(first, last + 1) > apex
+    ramp = np.where(after, 1.0 - back * (1.0 - ramp), ramp)
+    ramp[np.arange(first, last + 1) > offset] = 1.0 - back
+    head += np.outer(ramp, [shift * np.cos(angle), shift * np.sin(angle), roll])
+    truth = row["au_truth"]
+    aus = tuple((t["au"], t["side"], t["gain"]) for t in truth)
+    profiles = np.array([_profile(first, t["onset"], t["apex"], t["offset"], last) for t in truth])
+    blink, _ = _blinks(n, config, _rng(seed, "blink", row["subject"], row["clip"]))
+    # a soft light spot drifting across the face and changing in strength
+    c0 = np.array([rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7)])
+    c1 = c0 + rng.uniform(-0.15, 0.15, size=2)
+    a0, a1 = rng.uniform(-1.0, 1.0, size=2) * config.local_light
+    s = np.linspace(0.0, 1.0, n)
+    spot = np.column_stack([c0[0] + (c1[0] - c0[0]) * s, c0[1] + (c1[1] - c0[1]) * s,
+                            np.full(n, rng.uniform(0.25, 0.5)), a0 + (a1 - a0) * s])
     jitter = (float(rng.uniform(-0.03, 0.03)), float(rng.uniform(-0.03, 0.03)),
               float(rng.uniform(-0.04, 0.04)), float(rng.normal(0.0, 1.0)))
     return fm.ClipMotion(
-        aus=aus,
-        profile=_profile(row["first_frame"], row["onset"], row["apex"], row["offset"],
-                         row["last_frame"]),
-        jitter=jitter,
-        head=head,
-        flicker=1.0 + rng.normal(0.0, config.flicker, size=n),
-        noise=style.noise,
+        aus=aus, profile=profiles.reshape(len(aus), n), jitter=jitter, head=head,
+        flicker=1.0 + rng.normal(0.0, config.flicker, size=n), noise=style.noise,
         light=(float(rng.uniform(-0.03, 0.03)), float(rng.uniform(-0.03, 0.03))),
+        blink=blink if blink.any() else None, spot=spot,
+        geometry=_au_geometry(seed, row["subject"], config.subject_spread),
     )
 
 
@@ -542,35 +823,140 @@ def _detector() -> Any:
     return dlib.get_frontal_face_detector()
 
 
-def _face_found(detector: Any, image: np.ndarray, points: np.ndarray) -> bool:
-    """dlib HOG (upsample 1, the preprocessing default) finds a face around ``points``."""
+def _find_face(detector: Any, image: np.ndarray, points: np.ndarray) -> Any:
+    """dlib HOG (upsample 1, the preprocessing default) face box around ``points``, or None."""
     rgb = np.ascontiguousarray(np.dstack([image] * 3) if image.ndim == 2 else image)
     centre = points.mean(axis=0)
     width = float(np.linalg.norm(points[16] - points[0]))
     for rect in detector(rgb, 1):
         cx, cy = (rect.left() + rect.right()) / 2, (rect.top() + rect.bottom()) / 2
         if np.hypot(cx - centre[0], cy - centre[1]) < 0.3 * width:
-            return True
-    return False
+            return rect
+    return None
 
 
-def _identity(dataset: str, subject: str, seed: int, style: _Style, config: SyntheticConfig,
-              detector: Any) -> tuple[Any, Any, int]:
+def _face_found(detector: Any, image: np.ndarray, points: np.ndarray) -> bool:
+    """dlib HOG (upsample 1, the preprocessing default) finds a face around ``points``."""
+    return _find_face(detector, image, points) is not None
+
+
+def _still(fm: Any) -> Any:
+    return fm.ClipMotion((), np.zeros(1), (0.0, 0.0, 0.0, 0.0), np.zeros((1, 3)), np.ones(1),
+                         0.0, (0.0, 0.0))
+
+
+def _candidate(dataset: str, subject: str, seed: int, config: SyntheticConfig,
+               attempt: int) -> tuple[Any, Any]:
     from merkit.data import _face_model as fm
 
-    n_templates = len(fm.load_templates())
-    for attempt in range(50):
-        rng = _rng(seed, "identity", subject, attempt)
-        identity = fm.draw_identity(rng, style.framing, n_templates)
-        face = fm.subject_face(identity)
-        if not config.detect_check:
-            return identity, face, attempt
-        still = fm.ClipMotion((), np.zeros(1), (0.0, 0.0, 0.0, 0.0), np.zeros((1, 3)),
-                              np.ones(1), 0.0, (0.0, 0.0))
-        frames, points = fm.render_clip(identity, face, still, style.size, rng, gray=style.gray)
-        if _face_found(detector, frames[0], points[0]):
-            return identity, face, attempt
-    raise SyntheticDataError(f"no detectable identity for {subject} in 50 attempts")
+    style = registry.get_dataset(dataset).synthetic_generator().style(config)
+    rng = _rng(seed, "identity", subject, attempt)
+    identity = fm.draw_identity(rng, style.framing, len(fm.load_templates()))
+    return identity, fm.subject_face(identity)
+
+
+def _identity_encodings(dataset: str, subject: str, seed: int, config: SyntheticConfig,
+                        attempts: Sequence[int]) -> list[list[float] | None]:
+    """dlib's ResNet encoding (128 floats) of the neutral face of each candidate identity
+    ``attempts`` of a subject, or None when the HOG detector misses it (a worker task)."""
+    import cv2
+
+    from merkit.data import _face_model as fm
+
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # face_recognition_models imports pkg_resources
+            import face_recognition
+        style = registry.get_dataset(dataset).synthetic_generator().style(config)
+        detector = _detector()
+        out: list[list[float] | None] = []
+        for attempt in attempts:
+            identity, face = _candidate(dataset, subject, seed, config, attempt)
+            frames, points = fm.render_clip(identity, face, _still(fm), style.size,
+                                            _rng(seed, "identity-noise", subject, attempt),
+                                            gray=style.gray)
+            rect = _find_face(detector, frames[0], points[0])
+            if rect is None:
+                out.append(None)
+                continue
+            rgb = np.ascontiguousarray(np.dstack([frames[0]] * 3) if style.gray else frames[0])
+            box = (rect.top(), rect.right(), rect.bottom(), rect.left())
+            enc = face_recognition.face_encodings(rgb, known_face_locations=[box])
+            out.append([float(v) for v in enc[0]] if enc else None)
+        return out
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def _choose_identities(subjects: Sequence[tuple[str, str]], seed: int, config: SyntheticConfig,
+                       n_jobs: int, progress: bool) -> dict[str, dict[str, Any]]:
+    """One identity per subject, each distinct from every earlier one to dlib's face recognizer.
+
+    ``subjects``: ``(dataset, subject)`` in plan order.  Subject k takes its first candidate
+    whose neutral face the HOG detector finds and whose encoding lies at least
+    ``config.identity_distance`` from those of subjects 0..k-1; if none of its
+    ``identity_attempts`` candidates does, the farthest one (and the record says so).  The
+    encodings are a deterministic function of (seed, subject, attempt), so the choice does not
+    depend on ``n_jobs``.  Returns ``{subject: {"attempt", "encoding", "distance"}}``.
+    """
+    batch = config.identity_attempts
+    cache: dict[tuple[str, int], list[float] | None] = {}
+
+    def fetch(wanted: list[tuple[str, str, int]]) -> None:
+        todo: dict[tuple[str, str], list[int]] = {}
+        for dataset, subject, attempt in wanted:
+            if (subject, attempt) not in cache:
+                todo.setdefault((dataset, subject), []).append(attempt)
+        jobs = [(d, s, a) for (d, s), a in todo.items()]
+        if n_jobs > 1 and len(jobs) > 1:
+            from joblib import Parallel, delayed
+
+            results = Parallel(n_jobs=n_jobs, backend="loky")(
+                delayed(_worker("_identity_encodings"))(d, s, seed, config, a) for d, s, a in jobs)
+        else:
+            results = [_identity_encodings(d, s, seed, config, a) for d, s, a in jobs]
+        for (_, s, attempts), encs in zip(jobs, results, strict=True):
+            cache.update({(s, a): e for a, e in zip(attempts, encs, strict=True)})
+
+    if not config.detect_check:
+        return {s: {"attempt": 0, "encoding": None, "distance": None, "distinct": None}
+                for _, s in subjects}
+    fetch([(d, s, a) for d, s in subjects for a in range(batch)])
+    chosen: dict[str, dict[str, Any]] = {}
+    accepted: list[np.ndarray] = []
+    for i, (dataset, subject) in enumerate(subjects):
+        best: tuple[float, int] | None = None
+        pick: tuple[float, int] | None = None
+        for attempt in range(config.identity_attempts):
+            if (subject, attempt) not in cache:
+                last = min(attempt + batch, config.identity_attempts)
+                fetch([(dataset, subject, a) for a in range(attempt, last)])
+            enc = cache[(subject, attempt)]
+            if enc is None:
+                continue
+            vec = np.asarray(enc)
+            gap = float(np.linalg.norm(np.asarray(accepted) - vec, axis=1).min()) if accepted else np.inf
+            if best is None or gap > best[0]:
+                best = (gap, attempt)
+            if gap >= config.identity_distance:
+                pick = (gap, attempt)
+                break
+        if best is None:
+            raise SyntheticDataError(f"no detectable identity for {subject} in "
+                                     f"{config.identity_attempts} attempts")
+        gap, attempt = pick or best
+        enc = cache[(subject, attempt)]
+        assert enc is not None
+        accepted.append(np.asarray(enc))
+        chosen[subject] = {"attempt": attempt, "encoding": [round(v, 6) for v in enc],
+                           "distance": round(gap, 4) if np.isfinite(gap) else None,
+                           "distinct": pick is not None}
+        if progress:
+            print(f"  identity {i + 1}/{len(subjects)} {subject}: attempt {attempt}",
+                  file=sys.stderr, flush=True)
+    return chosen
 
 
 def _casme_frame_path(row: dict, number: int) -> str:
@@ -581,7 +967,8 @@ def _samm_frame_path(row: dict, number: int) -> str:
     return f"{row['folder']}/{row['clip']}/{row['folder']}_{number:05d}.jpg"
 
 
-def _render_subject(rows: list[dict], seed: int, config: SyntheticConfig, root: str) -> dict:
+def _render_subject(rows: list[dict], seed: int, config: SyntheticConfig, root: str,
+                    id_attempt: int = 0) -> dict:
     """Render and write every clip of one subject (a worker task); return their records."""
     import cv2
 
@@ -595,21 +982,25 @@ def _render_subject(rows: list[dict], seed: int, config: SyntheticConfig, root: 
         spec: SyntheticSpec = entry.synthetic_generator()
         style = spec.style(config)
         detector = _detector() if config.detect_check else None
-        identity, face, id_attempts = _identity(dataset, subject, seed, style, config, detector)
+        identity, face = _candidate(dataset, subject, seed, config, id_attempt)
         out: dict[str, Any] = {"subject": subject, "identity": identity,
-                               "identity_attempts": id_attempts, "clips": {}}
-        params = [cv2.IMWRITE_JPEG_QUALITY, int(config.jpeg_quality)]
+                               "identity_attempts": id_attempt, "clips": {}}
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(style.jpeg_quality)]
         for row in rows:
-            pre = row["onset"] - row["first_frame"]
+            checked = (row["onset"] - row["first_frame"], row["apex"] - row["first_frame"])
             for attempt in range(20):
                 motion = _motion(row, config, style, seed, attempt)
                 noise_rng = _rng(seed, "noise", subject, row["clip"])
                 frames, points = fm.render_clip(identity, face, motion, style.size, noise_rng,
                                                 gray=style.gray, amplitude=config.au_amplitude)
-                if detector is None or _face_found(detector, frames[pre], points[pre]):
+                if detector is None or all(_face_found(detector, frames[i], points[i])
+                                           for i in checked):
                     break
             else:
                 raise SyntheticDataError(f"{subject}/{row['clip']}: no detectable placement")
+            regions = fm.au_regions(identity, face, motion, style.size, checked[1],
+                                    amplitude=config.au_amplitude)
+            _, blinks = _blinks(len(frames), config, _rng(seed, "blink", subject, row["clip"]))
             files = []
             for number, image in zip(range(row["first_frame"], row["last_frame"] + 1), frames,
                                      strict=True):
@@ -623,8 +1014,13 @@ def _render_subject(rows: list[dict], seed: int, config: SyntheticConfig, root: 
                 data = buf.tobytes()
                 target.write_bytes(data)
                 files.append((rel, len(data), hashlib.sha256(data).hexdigest()))
-            out["clips"][row["clip"]] = {"landmarks": points, "files": files,
-                                         "placement_attempts": attempt}
+            first = row["first_frame"]
+            out["clips"][row["clip"]] = {
+                "landmarks": points, "files": files, "placement_attempts": attempt,
+                "regions": regions,
+                "blinks": [[first + a, first + b, first + c] for a, b, c in blinks],
+                "head_at_apex": [round(float(v), 4) for v in motion.head[checked[1]]],
+            }
         return out
     finally:
         cv2.setNumThreads(threads)
@@ -763,6 +1159,14 @@ def _sheets(rows: list[dict]) -> dict[str, bytes]:
 # --------------------------------------------------------------------------- generate
 
 
+def default_dir(scale: str = "full", variant: str = "standard") -> Path:
+    """Where a set is generated by default: ``paths.synthetic_dir() / scale`` for the standard
+    variant, ``.../f"{scale}-{variant}"`` otherwise (so a variant never replaces the standard)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, not {variant!r}")
+    return paths.synthetic_dir() / (scale if variant == "standard" else f"{scale}-{variant}")
+
+
 def _fingerprint_key(seed: int, scale: str, config: SyntheticConfig) -> dict[str, Any]:
     """What identifies a set's bytes, as it reads back from JSON (tuples become lists)."""
     key = {"generator": "merkit.data.synthetic", "version": GENERATOR_VERSION, "seed": int(seed),
@@ -850,19 +1254,29 @@ def _clean_stale(out_dir: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def _worker(name: str) -> Callable[..., Any]:
+    """A worker task by its importable name (``python -m merkit.data.synthetic`` runs this file
+    as ``__main__``, whose functions the worker processes cannot import)."""
+    import importlib
+
+    return getattr(importlib.import_module("merkit.data.synthetic"), name)
+
+
 def _run_tasks(tasks: list[list[dict]], seed: int, config: SyntheticConfig, root: Path,
-               n_jobs: int, progress: bool) -> list[dict]:
+               n_jobs: int, progress: bool, attempts: dict[str, int]) -> list[dict]:
     if n_jobs <= 1 or len(tasks) <= 1:
         results = []
         for i, task in enumerate(tasks):
-            results.append(_render_subject(task, seed, config, str(root)))
+            results.append(_render_subject(task, seed, config, str(root),
+                                           attempts[task[0]["subject"]]))
             if progress:
                 print(f"  {i + 1}/{len(tasks)} subjects", file=sys.stderr, flush=True)
         return results
     from joblib import Parallel, delayed
 
     return list(Parallel(n_jobs=n_jobs, backend="loky", verbose=5 if progress else 0)(
-        delayed(_render_subject)(task, seed, config, str(root)) for task in tasks
+        delayed(_worker("_render_subject"))(task, seed, config, str(root), attempts[task[0]["subject"]])
+        for task in tasks
     ))
 
 
@@ -876,7 +1290,7 @@ def generate(
     verify: bool = False,
     progress: bool = False,
 ) -> Path:
-    """Write the synthetic data set to ``out_dir`` (default ``paths.synthetic_dir() / scale``).
+    """Write the synthetic data set to ``out_dir`` (default :func:`default_dir`).
 
     A no-op when ``out_dir`` already holds a complete set with the same generator version,
     ``seed``, ``scale`` and ``config`` (``verify=True`` re-hashes its files first; ``force=True``
@@ -886,7 +1300,7 @@ def generate(
     """
     _check_scale(scale)
     config = config or SyntheticConfig()
-    out_dir = Path(out_dir) if out_dir is not None else paths.synthetic_dir() / scale
+    out_dir = Path(out_dir) if out_dir is not None else default_dir(scale, config.variant)
     out_dir = out_dir.expanduser().resolve()
     if not force and is_complete(out_dir, seed, scale, config, verify=verify):
         return out_dir
@@ -934,7 +1348,10 @@ def _build(out_dir: Path, seed: int, scale: str, config: SyntheticConfig, progre
     try:
         # worker start-up (imports, templates) costs more than a small set takes to render
         n_jobs = config.n_jobs if len(rows) > 60 else 1
-        results = _run_tasks(tasks, seed, config, tmp, n_jobs, progress)
+        order = list(dict.fromkeys((r["dataset"], r["subject"]) for r in rows))
+        identities = _choose_identities(order, seed, config, n_jobs, progress)
+        attempts = {name: rec["attempt"] for name, rec in identities.items()}
+        results = _run_tasks(tasks, seed, config, tmp, n_jobs, progress, attempts)
         by_name = {res["subject"]: res for res in results}
 
         files: dict[str, tuple[int, str]] = {}
@@ -954,16 +1371,27 @@ def _build(out_dir: Path, seed: int, scale: str, config: SyntheticConfig, progre
                 "onset": r["onset"], "apex": r["apex"], "offset": r["offset"],
                 "last_frame": r["last_frame"], "apex_estimated": r["apex_estimated"],
                 "aus": list(r["aus"]), "au_spec": [list(s) for s in r["au_spec"]],
-                "aus_cell": r["aus_cell"], "objective_class": r["objective_class"],
+                "aus_cell": r["aus_cell"], "coded_aus": list(r["coded_aus"]),
+                "coded_spec": [list(s) for s in r["coded_spec"]],
+                "coder_errors": [list(e) for e in r["coder_errors"]], "coded_from": r["coded_from"],
+                "objective_class": r["objective_class"],
                 "emotion": r["emotion"], "amplitude": r["amplitude"],
                 "frame_files": [rel for rel, _, _ in res["files"]],
                 "landmarks_rows": [cursor, cursor + n],
                 "placement_attempts": res["placement_attempts"],
+                "au_truth": [{**t, "region": region}
+                             for t, region in zip(r["au_truth"], res["regions"], strict=True)],
+                "blinks": res["blinks"], "head_at_apex": res["head_at_apex"],
             })
             cursor += n
         subjects = {
             name: {"identity": dataclasses.asdict(res["identity"]),
-                   "identity_attempts": res["identity_attempts"]}
+                   "identity_attempts": res["identity_attempts"],
+                   "identity_encoding": identities[name]["encoding"],
+                   "identity_distance": identities[name]["distance"],
+                   "identity_distinct": identities[name]["distinct"],
+                   "au_geometry": dataclasses.asdict(
+                       _au_geometry(seed, name, config.subject_spread))}
             for name, res in sorted(by_name.items())
         }
         buffer = io.BytesIO()
@@ -1013,16 +1441,21 @@ def _counts(table: pd.DataFrame) -> dict[str, Any]:
 
 
 def load_ground_truth(out_dir: str | os.PathLike[str] | None = None,
-                      scale: Scale = "full") -> pd.DataFrame:
+                      scale: Scale = "full", *, variant: str = "standard") -> pd.DataFrame:
     """The generator's ground truth: one row per clip, sorted by dataset, subject, clip.
 
-    Columns: ``dataset``, ``subject``, ``clip``, ``onset``, ``apex`` (true apex), ``offset``,
-    ``apex_estimated``, ``aus`` (tuple), ``objective_class``, ``emotion`` (lower case, as the
-    loaders return it), ``first_frame``, ``last_frame``, ``au_spec``, ``frames`` (absolute
-    paths onset..offset, as the loaders), ``all_frames`` (first..last), ``landmarks``
-    (``(last - first + 1, 68, 2)`` float32, ``(x, y)`` per frame first..last).
+    ``out_dir`` defaults to :func:`default_dir` ``(scale, variant)``.  Columns: ``dataset``,
+    ``subject``, ``clip``, ``onset``, ``apex`` (true apex), ``offset``, ``apex_estimated``,
+    ``aus`` (tuple, the TRUE AUs the frames show), ``objective_class``, ``emotion`` (lower case,
+    as the loaders return it), ``first_frame``, ``last_frame``, ``au_spec`` (true), ``coded_aus``
+    / ``coded_spec`` (what the sheet's AU cell says, the loaders' ``aus``), ``coder_errors``
+    (tuple of ``(kind, au)``), ``coded_from`` (the clip whose codes the sheet gives it; see
+    :func:`plan`), ``frames`` (absolute paths onset..offset, as the loaders), ``all_frames``
+    (first..last), ``landmarks`` (``(last - first + 1, 68, 2)`` float32, ``(x, y)`` per frame
+    first..last).  A set written before the sheets were coder-noisy reads back with the sheet
+    equal to the truth (as it was written).
     """
-    out_dir = Path(out_dir) if out_dir is not None else paths.synthetic_dir() / scale
+    out_dir = Path(out_dir) if out_dir is not None else default_dir(scale, variant)
     if _read_marker(out_dir) is None:
         raise SyntheticDataError(
             f"{out_dir} holds no complete synthetic data set ({MARKER} missing); run "
@@ -1042,8 +1475,14 @@ def load_ground_truth(out_dir: str | os.PathLike[str] | None = None,
             "objective_class": c["objective_class"], "emotion": c["emotion"].lower(),
             "first_frame": c["first_frame"], "last_frame": c["last_frame"],
             "au_spec": tuple(tuple(s) for s in c["au_spec"]),
+            "coded_aus": tuple(c.get("coded_aus", c["aus"])),
+            "coded_spec": tuple(tuple(s) for s in c.get("coded_spec", c["au_spec"])),
+            "coder_errors": tuple(tuple(e) for e in c.get("coder_errors", ())),
+            "coded_from": c.get("coded_from", f"{c['subject']}/{c['clip']}"),
             "frames": all_frames[start:start + c["offset"] - c["onset"] + 1],
             "all_frames": all_frames, "landmarks": marks[lo:hi],
+            "au_truth": tuple(c.get("au_truth", ())), "blinks": tuple(map(tuple, c.get("blinks", ()))),
+            "head_at_apex": tuple(c.get("head_at_apex", (0.0, 0.0, 0.0))),
         })
     df = pd.DataFrame(records)
     return df.sort_values(["dataset", "subject", "clip"], kind="stable").reset_index(drop=True)
@@ -1100,6 +1539,9 @@ def main(argv: Iterable[str] | None = None) -> int:
                         help="output folder (default: <MERKIT_DATA>/synthetic/<scale>)")
     parser.add_argument("--scale", choices=sorted(CLASS_COUNTS), default="full")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variant", choices=VARIANTS, default="standard",
+                        help="shuffled-aus: the same frames, the sheets' AU codes permuted "
+                             "across clips (default folder <scale>-<variant>)")
     parser.add_argument("--jobs", type=int, default=SyntheticConfig().n_jobs,
                         help="worker processes (the output does not depend on it)")
     parser.add_argument("--force", action="store_true", help="regenerate even if complete")
@@ -1107,10 +1549,15 @@ def main(argv: Iterable[str] | None = None) -> int:
                         help="re-hash an existing set before accepting it as complete")
     parser.add_argument("--check-faces", action="store_true",
                         help="report the HOG face detection rate on the onset frames")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="run the three reference probes (linear, null, oracle) with 95 %% "
+                             "intervals, check the targets, write CALIBRATION.json into the set")
+    parser.add_argument("--profile", default="quick",
+                        help="whose flows and bootstrap --calibrate uses (default: quick)")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
-    config = SyntheticConfig(n_jobs=args.jobs)
-    out = args.out if args.out is not None else paths.synthetic_dir() / args.scale
+    config = SyntheticConfig(n_jobs=args.jobs, variant=args.variant)
+    out = args.out if args.out is not None else default_dir(args.scale, args.variant)
     done = is_complete(out, args.seed, args.scale, config, verify=args.verify) and not args.force
     start, cpu = time.perf_counter(), time.process_time()
     out = generate(out, seed=args.seed, scale=args.scale, config=config, force=args.force,
@@ -1128,6 +1575,11 @@ def main(argv: Iterable[str] | None = None) -> int:
             rate, missed = face_detection_rate(out)
         print(f"HOG face detection on onset frames: {rate:.2%}" + (
             f" (missed: {', '.join(missed[:10])})" if missed else ""))
+    if args.calibrate:
+        # the data layer's one upward import, declared in pyproject.toml's layers contract
+        from merkit.reproduce import calibration
+
+        print(calibration.command(out, profile=args.profile, recompute=args.force))
     return 0
 
 

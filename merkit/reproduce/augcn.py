@@ -48,6 +48,7 @@ __all__ = [
     "ablation_table",
     "au_table",
     "au_task_counts",
+    "au_truth_table",
     "confusion",
     "confusions",
     "curves",
@@ -55,6 +56,7 @@ __all__ = [
     "literature_rows",
     "recipe",
     "run_method",
+    "true_au_targets",
     "with_column_key",
     "workspace",
 ]
@@ -198,6 +200,67 @@ def au_table(ws: Workspace, profile: Profile, *, progress: bool = True) -> tuple
     table = tables.join_published(pd.DataFrame(rows), "augcn.table7", task="au")
     return table[["method", "label", "fold", "metric", "au", "ours", "std", "ci_low", "ci_high", "se", "n_seeds",
                   "published"]], results
+
+
+def true_au_targets(ws: Workspace, aus: Sequence[int] = TABLE_VII_AUS) -> np.ndarray:
+    """(n_clips, len(aus)) 0/1: which of ``aus`` each clip of ``ws.df`` TRULY shows.
+
+    Synthetic data only: the generator's ground truth joined on (dataset, subject, clip); the
+    loaders' ``aus`` (what the model trains on) are the sheets' coder-noisy codes.
+    """
+    truth = ws.source.ground_truth()
+    by_clip = {(r.dataset, r.subject, r.clip): r.aus for r in truth.itertuples()}
+    keys = list(zip(ws.df["dataset"], ws.df["subject"], ws.df["clip"], strict=True))
+    missing = [k for k in keys if k not in by_clip]
+    if missing:
+        raise ValueError(f"{len(missing)} clips have no ground truth, e.g. {'/'.join(missing[0][1:])}")
+    return np.array([[int(au in by_clip[k]) for au in aus] for k in keys], dtype=np.int64).reshape(
+        len(keys), len(aus))
+
+
+def au_truth_table(ws: Workspace, results: Sequence[RunResult]) -> pd.DataFrame:
+    """Table VII's predictions scored twice (synthetic data only): per-AU F1 against the sheets'
+    AU codes (``vs_sheet``: what the model trained on and :func:`au_table` reports) and against
+    the generator's true AUs (``vs_truth``), per HDE fold and their average (mean over seeds).
+
+    ``results``: :func:`au_table`'s runs. The sheets' codes are coder-noisy (missed, extra and
+    wrong-side AUs, :mod:`merkit.data.synthetic`), or permuted across clips in the
+    ``"shuffled-aus"`` variant. Columns: method, label (``"AU1"`` .. ``"Avg."``), fold, au,
+    vs_sheet, vs_truth, delta (``vs_truth - vs_sheet``), n_clips (test clips), n_disagree (test
+    clips whose sheet and truth differ on the AU; summed over folds for ``"avg"``), n_seeds.
+    """
+    truth = true_au_targets(ws)
+    sheet = protocols.au_targets(ws.df, TABLE_VII_AUS)
+    hde_names = protocols.hde_fold_names(ws.df)
+    scores: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # fold -> (seeds, K) vs sheet, vs truth
+    counts: dict[str, tuple[int, np.ndarray]] = {}
+    for fold in hde_names:
+        runs = [r for r in results if r.info["fold"] == fold]
+        if not runs:
+            raise ValueError(f"no AU-task run of fold {fold!r}")
+        for r in runs:
+            if not np.array_equal(r.y_true, sheet[r.test]):
+                raise ValueError(f"run {r.key}: its targets are not this workspace's sheet AUs")
+        scores[fold] = (np.array([au_f1(r.y_true, r.y_pred) for r in runs]),
+                        np.array([au_f1(truth[r.test], r.y_pred) for r in runs]))
+        test = runs[0].test
+        counts[fold] = (len(test), (sheet[test] != truth[test]).sum(axis=0))
+    scores["avg"] = (np.mean([scores[f][0] for f in hde_names], axis=0),
+                     np.mean([scores[f][1] for f in hde_names], axis=0))
+    counts["avg"] = (sum(counts[f][0] for f in hde_names), sum(counts[f][1] for f in hde_names))
+    rows = []
+    for fold, (vs_sheet, vs_truth) in scores.items():
+        n_clips, disagree = counts[fold]
+        labels = [(f"AU{au}", au, j) for j, au in enumerate(TABLE_VII_AUS)] + [("Avg.", None, None)]
+        for label, au, j in labels:
+            a = vs_sheet[:, j] if j is not None else vs_sheet.mean(axis=1)
+            b = vs_truth[:, j] if j is not None else vs_truth.mean(axis=1)
+            rows.append({"method": "mer_augcn", "label": label, "fold": fold, "au": au,
+                         "vs_sheet": float(a.mean()), "vs_truth": float(b.mean()),
+                         "delta": float(b.mean() - a.mean()), "n_clips": int(n_clips),
+                         "n_disagree": int(disagree[j]) if j is not None else int(disagree.sum()),
+                         "n_seeds": len(vs_sheet)})
+    return pd.DataFrame(rows)
 
 
 #: how the Table VII sample set is drawn (stated beside the counts)
