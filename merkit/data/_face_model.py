@@ -842,7 +842,7 @@ def _rigid(centre: np.ndarray, tx: float, ty: float, roll_deg: float) -> np.ndar
 
 
 @dataclass(frozen=True)
-class _ClipFields:
+class ClipFields:
     """The displacement fields of one clip, on a grid with a ``margin`` px border."""
 
     affine: np.ndarray          # (2, 3) template -> frame
@@ -854,8 +854,10 @@ class _ClipFields:
     width: float                # face width in the frame (px)
 
 
-def _clip_fields(identity: Identity, face: SubjectFace, motion: ClipMotion,
-                 size: tuple[int, int], amplitude: float) -> _ClipFields:
+def clip_fields(identity: Identity, face: SubjectFace, motion: ClipMotion,
+                size: tuple[int, int], amplitude: float = 1.0) -> ClipFields:
+    """The clip's placement and displacement fields (what :func:`render_clip` and
+    :func:`au_regions` both read; compute once and pass as ``fields``)."""
     height, width = size
     affine = _affine(identity, face, size, motion.jitter)
     placed = _apply(affine, face.points)
@@ -882,10 +884,10 @@ def _clip_fields(identity: Identity, face: SubjectFace, motion: ClipMotion,
         fields.append(field(blink_displacement(neutral)))
         profiles.append(np.asarray(motion.blink, dtype=np.float64)[None])
     stacked = np.vstack(profiles) if fields else np.zeros((0, motion.n_frames))
-    return _ClipFields(affine, g_field, neutral, tuple(fields), stacked, margin, w_frame)
+    return ClipFields(affine, g_field, neutral, tuple(fields), stacked, margin, w_frame)
 
 
-def _frame_field(clip: _ClipFields, t: int, shape: tuple[int, int]) -> np.ndarray:
+def _frame_field(clip: ClipFields, t: int, shape: tuple[int, int]) -> np.ndarray:
     out = np.zeros(shape + (2,), dtype=np.float32)
     for f, weight in zip(clip.fields, clip.profiles[:, t], strict=True):
         if weight != 0.0:
@@ -903,6 +905,7 @@ def render_clip(
     gray: bool,
     amplitude: float = 1.0,
     frames: slice | None = None,
+    fields: ClipFields | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render a clip -> ``(frames (T, H, W[, 3]) uint8 RGB or grey, landmarks (T, 68, 2))``.
 
@@ -912,10 +915,12 @@ def render_clip(
     to the template ``A^-1 z``.  Photometry: gamma, the illumination gradient times the local
     light spot and the flicker, then sensor noise.  ``frames`` renders a sub-range only (the
     noise stream is drawn for all frames first, so a sub-range equals the full render).
+    ``fields``: :func:`clip_fields` of the same arguments, if already computed (``amplitude``
+    is then theirs).
     """
     height, width = size
     n_frames = motion.n_frames
-    clip = _clip_fields(identity, face, motion, size, amplitude)
+    clip = fields if fields is not None else clip_fields(identity, face, motion, size, amplitude)
     margin = clip.margin
     grid_shape = (height + 2 * margin, width + 2 * margin)
 
@@ -978,16 +983,17 @@ def au_regions(
     *,
     amplitude: float = 1.0,
     threshold: float = 0.001,
+    fields: ClipFields | None = None,
 ) -> list[list[list[list[int]]]]:
     """Where each AU of ``motion`` moves the skin, in the head pose of ``frame``.
 
     One entry per AU of ``motion.aus`` (in order): the outlines (polygons of ``[x, y]`` pixel
     corners, one per connected part) of the pixels whose displacement at the AU's own apex is
     at least ``threshold`` px and at least a fifth of the AU's largest displacement.  Rasterise
-    them with :func:`region_mask`.
+    them with :func:`region_mask`.  ``fields``: :func:`clip_fields`, if already computed.
     """
     height, width = size
-    clip = _clip_fields(identity, face, motion, size, amplitude)
+    clip = fields if fields is not None else clip_fields(identity, face, motion, size, amplitude)
     margin = clip.margin
     rigid = _rigid(clip.neutral[:N_LANDMARKS].mean(axis=0), *motion.head[frame])
     out = []

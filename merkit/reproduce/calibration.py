@@ -38,7 +38,6 @@ Usage::
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 import warnings
@@ -122,14 +121,11 @@ class Targets:
 # --- ground truth -> oracle features -----------------------------------------------------------
 
 
-def raised_cosine(frame: float, onset: int, apex: int, offset: int) -> float:
+def raised_cosine(frame: int, onset: int, apex: int, offset: int) -> float:
     """An AU's amplitude profile at ``frame``: 0 at ``onset``, rising as a raised cosine to 1 at
-    ``apex``, back to 0 at ``offset``, 0 outside (the generator's ``_profile``)."""
-    if frame < onset or frame > offset:
-        return 0.0
-    if frame <= apex:
-        return 1.0 if apex == onset else 0.5 * (1.0 - math.cos(math.pi * (frame - onset) / (apex - onset)))
-    return 1.0 if offset == apex else 0.5 * (1.0 + math.cos(math.pi * (frame - apex) / (offset - apex)))
+    ``apex``, back to 0 at ``offset``, 0 outside (the generator's own
+    :func:`merkit.data.synthetic.au_profile`, at one frame)."""
+    return float(synthetic.au_profile(frame, onset, apex, offset, frame)[0])
 
 
 def au_truth(clip: Mapping[str, Any]) -> list[dict[str, Any]]:
