@@ -7,7 +7,7 @@ STAMP := $(VENV)/.merkit-installed
 PROFILE ?= quick
 export PROFILE
 
-.PHONY: help venv reproduce test lint lab data bench nbdime clean-build clean-reports
+.PHONY: help venv reproduce test lint lab data bench plan nbdime clean-build clean-reports
 
 help:
 	@echo "make reproduce   # set up .venv, run every notebook (PROFILE=$(PROFILE)), write reports/*.html"
@@ -15,6 +15,7 @@ help:
 	@echo "make lab         # JupyterLab on notebooks/"
 	@echo "make data        # build the embedded synthetic data set (data/synthetic)"
 	@echo "make bench       # benchmarks with ratios against the obvious alternative"
+	@echo "make plan        # runs, flow pairs and estimated hours per notebook (PLAN_PROFILE=$(PLAN_PROFILE); THROUGHPUT=<GPU bench file> adds a column)"
 	@echo "make nbdime      # enable nbdime git diff/merge drivers for this repo"
 
 venv: $(STAMP)
@@ -48,6 +49,10 @@ data: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m merkit.bench all
+
+PLAN_PROFILE ?= paper
+plan: $(STAMP)
+	$(PY) -m merkit.reproduce --profile $(PLAN_PROFILE) --plan $(if $(THROUGHPUT),--throughput $(THROUGHPUT))
 
 nbdime: $(STAMP)
 	$(VENV)/bin/nbdime config-git --enable

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,18 @@ class ExecutionConfig:
 
     n_jobs: int = 2
     threads_per_job: int = 1
+    #: train the runs of one table row (its folds x seeds) as batched ensembles
+    #: (:mod:`merkit.ensemble`): ``"auto"`` = on CUDA only (on this project's 2-core CPU the
+    #: vmapped convolutions are slower than the plain loop, ``make bench train`` measures it)
+    ensemble: Literal["auto", "on", "off"] = "auto"
+    #: at most this many members per ensemble (a GPU holds one row's 47 LOSO folds at once)
+    ensemble_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.ensemble not in ("auto", "on", "off"):
+            raise ValueError(f"ExecutionConfig.ensemble must be 'auto', 'on' or 'off', not {self.ensemble!r}")
+        if self.ensemble_size < 1:
+            raise ValueError(f"ExecutionConfig.ensemble_size must be >= 1, got {self.ensemble_size}")
 
 
 @dataclass(frozen=True)
@@ -209,6 +221,25 @@ def _execute(spec: RunSpec, runner: Runner, store_root: str, threads: int,
     return key
 
 
+def _execute_many(specs: Sequence[RunSpec], runner: Any, store_root: str, threads: int) -> None:
+    """One batched ensemble of ``specs`` (``runner.run_many``); each member's run is saved."""
+    import torch
+
+    torch.set_num_threads(threads)
+    store = RunStore(Path(store_root))
+    todo = [s for s in specs if not store.has(s.key())]
+    if not todo:
+        return
+    start = time.perf_counter()
+    results = runner.run_many(todo)
+    seconds = (time.perf_counter() - start) / len(todo)
+    for spec, result in zip(todo, results, strict=True):
+        result.key = spec.key()
+        result.info = spec.describe() | result.info | {"ensemble": len(todo)}
+        result.seconds = seconds  # the ensemble's wall time, shared out
+        store.save(result)
+
+
 def run_grid(
     specs: Sequence[RunSpec],
     runner: Runner,
@@ -218,6 +249,7 @@ def run_grid(
     store: RunStore | None = None,
     progress: bool = True,
     desc: str = "runs",
+    ensemble_size: int = 0,
 ) -> list[RunResult]:
     """Run every spec not already stored; return all results in ``specs`` order.
 
@@ -226,6 +258,11 @@ def run_grid(
     so an interrupted grid resumes where it stopped. Workers die with this process
     (:func:`merkit.io.die_with_parent`): after a SIGKILL of it (or of its process group) they
     exit within a second and write no run.
+
+    ``ensemble_size > 0`` (and a runner with ``run_many``, e.g.
+    :class:`~merkit.reproduce.runners.DeepRunner`): the pending runs train as batched
+    ensembles of up to that many members (:mod:`merkit.ensemble`), in this process, one
+    after the other (the device is the parallelism); every member is saved as its own run.
     """
     store = store or RunStore()
     keys = [s.key() for s in specs]
@@ -237,7 +274,11 @@ def run_grid(
         parallel = n_jobs > 1 and len(todo) > 1
         # a lone run (or a sequential grid) gets every core; parallel workers share them
         threads = (threads_per_job or max(1, cores // n_jobs)) if parallel else cores
-        if parallel:
+        if ensemble_size > 0 and hasattr(runner, "run_many"):
+            chunks = [todo[i:i + ensemble_size] for i in range(0, len(todo), ensemble_size)]
+            for chunk in _progress(chunks, progress, f"{desc} (ensembles)"):
+                _execute_many(chunk, runner, str(store.root), cores)
+        elif parallel:
             from joblib import Parallel, delayed
 
             Parallel(n_jobs=n_jobs, backend="loky")(
@@ -250,7 +291,7 @@ def run_grid(
     return [store.load(k) for k in keys]
 
 
-def _progress(items: Sequence[RunSpec], enabled: bool, desc: str) -> Iterable[RunSpec]:
+def _progress(items: Sequence[Any], enabled: bool, desc: str) -> Iterable[Any]:
     if not enabled:
         return items
     from tqdm.auto import tqdm

@@ -271,9 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = execute_notebook(book, profile=args.profile, data=args.data)
         results.append(result)
         progress.done(result)
-        write_index(results, total_seconds=time.time() - began)
+        write_index(results, total_seconds=time.time() - began, budget_minutes=BUDGET_MINUTES.get(args.profile))
     total = time.time() - began
-    index = write_index(results, total_seconds=total)
+    index = write_index(results, total_seconds=total, budget_minutes=BUDGET_MINUTES.get(args.profile))
     print(format_total(total, args.profile), flush=True)
     print(f"[merkit] reports: {index}", flush=True)
     failed = [r.name for r in results if r.status != "ok"]

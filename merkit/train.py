@@ -20,7 +20,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -46,6 +46,50 @@ class TrainConfig:
     weight_decay: float = 0.0
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     eval_batch_size: int = 256
+    #: bf16 autocast of the forward pass and the loss ("auto": on CUDA only; "bf16" also on a
+    #: CPU with bf16 units, measured by ``make bench train``). Weights and Adam stay fp32.
+    amp: Literal["auto", "bf16", "off"] = "auto"
+    #: NHWC memory layout of the model and its 4-D inputs ("auto": on CUDA only)
+    channels_last: Literal["auto", "on", "off"] = "auto"
+
+    def __post_init__(self) -> None:
+        if self.amp not in ("auto", "bf16", "off"):
+            raise ValueError(f"TrainConfig.amp must be 'auto', 'bf16' or 'off', not {self.amp!r}")
+        if self.channels_last not in ("auto", "on", "off"):
+            raise ValueError(f"TrainConfig.channels_last must be 'auto', 'on' or 'off', not {self.channels_last!r}")
+
+
+@dataclass(frozen=True)
+class Levers:
+    """What :class:`TrainConfig`'s ``"auto"`` settings resolve to on one device."""
+
+    device: torch.device
+    bf16: bool
+    channels_last: bool
+
+    @classmethod
+    def resolve(cls, config: TrainConfig) -> Levers:
+        device = resolve_device(config.device)
+        cuda = device.type == "cuda"
+        return cls(device, config.amp == "bf16" or (config.amp == "auto" and cuda),
+                   config.channels_last == "on" or (config.channels_last == "auto" and cuda))
+
+    def autocast(self) -> Any:
+        """The forward pass's autocast context (a no-op when bf16 is off)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` on the device, NHWC when channels_last is on and ``x`` is 4-D."""
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
+
+    def model(self, model: nn.Module) -> nn.Module:
+        model.to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model  # type: ignore[call-overload]
+
+    def pinned(self, t: torch.Tensor | None) -> torch.Tensor | None:
+        """Page-locked host memory for fast non-blocking copies (CUDA only)."""
+        return t.pin_memory() if t is not None and self.device.type == "cuda" else t
 
 
 def seed_everything(seed: int) -> None:
@@ -112,9 +156,11 @@ def fit(
         raise ValueError(f"fit: {len(x)} inputs, {len(y)} labels, {None if au is None else len(au)} AU rows")
     if len(x) == 0:
         raise ValueError("fit: empty training set")
-    device = resolve_device(config.device)
+    levers = Levers.resolve(config)
+    device = levers.device
     seed_everything(seed)
-    model.to(device).train()
+    levers.model(model).train()
+    x, y, au = levers.pinned(x), levers.pinned(y), levers.pinned(au)  # type: ignore[assignment]
     optimiser = torch.optim.Adam(
         model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay
     )
@@ -130,10 +176,11 @@ def fit(
             idx = order[begin : begin + config.batch_size]
             if len(idx) < 2 and len(order) > 1:  # BatchNorm cannot train on one sample
                 continue
-            xb = x[idx].to(device, non_blocking=True)
+            xb = levers.inputs(x[idx])
             yb = y[idx].to(device, non_blocking=True)
             ab = au[idx].to(device, non_blocking=True) if au is not None else None
-            loss, parts = loss_fn(_output(model(xb)), yb, ab)
+            with levers.autocast():
+                loss, parts = loss_fn(_output(model(xb)), yb, ab)
             if not torch.isfinite(loss):
                 raise FloatingPointError(_nonfinite_message(float(loss.detach()), epoch + 1, x, au))
             optimiser.zero_grad(set_to_none=True)
@@ -173,21 +220,23 @@ def predict(
     (N, R, C)``, and ``"features": (N, D)`` for every model), so notebooks can plot what the
     model attended to. Runs in ``eval()`` mode on ``config.device``.
     """
-    device = resolve_device(config.device)
-    model.to(device).eval()
+    levers = Levers.resolve(config)
+    levers.model(model).eval()
     probs: list[np.ndarray] = []
     aus: list[np.ndarray] = []
     extras: dict[str, list[np.ndarray]] = {}
     batches = 0
     for begin in range(0, len(x), config.eval_batch_size):
-        output = _output(model(x[begin : begin + config.eval_batch_size].to(device)))
+        with levers.autocast():
+            output = _output(model(levers.inputs(x[begin : begin + config.eval_batch_size])))
         batches += 1
         probs.append(torch.softmax(output.logits.float(), dim=1).cpu().numpy())
         if output.au_probs is not None:
             aus.append(output.au_probs.float().cpu().numpy())
         for name, value in output.tensors().items():
             if name not in ("logits", "au_probs"):
-                extras.setdefault(name, []).append(value.detach().cpu().numpy())
+                value = value.detach()
+                extras.setdefault(name, []).append((value.float() if value.is_floating_point() else value).cpu().numpy())
     ragged = sorted(k for k, v in extras.items() if len(v) != batches)
     if ragged or (aus and len(aus) != batches):
         raise ValueError(f"model outputs {ragged or ['au_probs']} are set in some batches only")

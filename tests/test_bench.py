@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import re
 
@@ -22,7 +23,7 @@ from merkit.bench.train import LoopAUAttention, LoopAUDetectors, loop_twin
 from merkit.features.lbptop import LBPTOPConfig, lbp_top
 from merkit.models.mer_augcn import AUAttention, AUDetectors, MERAuGCN, MERAuGCNConfig
 
-EXPECTED = ("flow", "train", "features", "occlusion")
+EXPECTED = ("flow", "train", "levers", "features", "occlusion")
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +207,41 @@ def test_per_slice_lbp_top_equals_vectorised_lbp_top() -> None:
     )
     with pytest.raises(ValueError, match="equal radii"):
         lbp_top_per_slice(volume, LBPTOPConfig(R=(1.0, 1.0, 2.0)))
+
+
+def test_levers_benchmark_measures_every_lever_per_row(quick_run) -> None:
+    """bf16, channels_last, the profile's levers and the batched ensemble, each with its
+    alternative, and a throughput entry per row for make plan (not written under --quick)."""
+    r = quick_run[0]["levers"]
+    row = r["rows"]["quick:rrrn"]
+    assert all(row[k] > 0 for k in ("fp32", "bf16", "channels_last", "profile", "ensemble", "one_by_one"))
+    (entry,) = r["throughput"]
+    assert entry["method"] == "rrrn" and entry["input_size"] == 32 and entry["samples_per_second"] == row["profile"]
+    assert r["ensemble_ratio"] == pytest.approx(row["ensemble"] / row["one_by_one"])
+
+
+def test_flow_benchmark_reports_each_crop_size_and_writes_its_results(tmp_path, monkeypatch) -> None:
+    """``flow --quick``: per crop size the plain loops, merkit cold (sequential, parallel) and a
+    cache hit, all positive; ``--save`` writes reports/bench/flow.json in make plan's schema."""
+    monkeypatch.setenv("MERKIT_REPORTS", str(tmp_path))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        r = cli.run_benchmark("flow", ["--quick", "--save"])
+    (size,) = r["crop_sizes"]
+    for key in ("plain_s", "plain_threads_s", "merkit_sequential_cold_s", "merkit_cold_s",
+                "merkit_warm_s", "speedup_cold_vs_plain", "speedup_cold_vs_plain_threads",
+                "cache_hit_speedup", "pipeline_flow_s_per_pair"):
+        assert math.isfinite(r[f"{key}_{size}"]) and r[f"{key}_{size}"] > 0, key
+    assert r["ratio"] == r[f"speedup_cold_vs_plain_{size}"] and r[f"sequential_equals_parallel_{size}"]
+    assert math.isclose(r[f"cache_hit_speedup_{size}"], r[f"merkit_cold_s_{size}"] / r[f"merkit_warm_s_{size}"])
+    saved = json.loads((tmp_path / "bench" / "flow.json").read_text())
+    assert saved["device"] == "cpu" and saved["machine"].startswith("machine: ") and saved["timestamp"]
+    assert saved["ratio"] == r["ratio"] and f"speedup_cold_vs_plain_{size}" in saved
+    assert {(e["crop_size"], e["n_jobs"]) for e in saved["flow_throughput"]} == {(size, 1), (size, 2)}
+    assert all(e["pairs_per_second"] > 0 for e in saved["flow_throughput"])
+    assert "results written to" in out.getvalue()
+    # --quick alone writes nothing (a smoke run must not replace the measured throughputs)
+    (tmp_path / "bench" / "flow.json").unlink()
+    with contextlib.redirect_stdout(io.StringIO()):
+        cli.run_benchmark("flow", ["--quick", "--crop-sizes", "16", "--sizes", "16"])
+    assert not (tmp_path / "bench" / "flow.json").exists()

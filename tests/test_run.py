@@ -283,3 +283,11 @@ def test_notebook_kernelspec_is_merkit(notebook):
     nb = nbformat.read(notebook, as_version=4)
     name = nb.metadata.get("kernelspec", {}).get("name")
     assert name == "merkit", f"{notebook.name}: metadata.kernelspec.name is {name!r}, want 'merkit'"
+
+
+def test_index_states_the_total_against_the_profile_budget(reports):
+    """#14: the index shows each notebook's time and the run's total against the budget."""
+    within = run.write_index([result("03-t", seconds=600)], total_seconds=3000, budget_minutes=60).read_text()
+    assert "10.0 min" in within and "this run took 50.0 min" in within and "budget 60 min: within" in within
+    over = run.write_index([result("03-t", seconds=600)], total_seconds=4200, budget_minutes=60).read_text()
+    assert "budget 60 min: OVER by 10.0 min" in over

@@ -110,3 +110,35 @@ def test_bench_train_throughput_runs_and_restores_threads() -> None:
         feature_dim=8,
     )  # fmt: skip
     assert r["input_size"] == 20
+
+
+def test_bf16_autocast_and_channels_last_match_fp32_on_cpu() -> None:
+    """The CPU levers (TrainConfig amp="bf16", channels_last="on"): the autocast loss is the
+    fp32 loss within bf16 tolerance, one fit step runs, predict returns float32 arrays."""
+    import dataclasses
+
+    from merkit.losses import CrossEntropyObjective
+    from merkit.models import ResNet18TwoPathConfig, create_model
+    from merkit.train import Levers, TrainConfig, fit, predict
+
+    torch.manual_seed(0)
+    model = create_model("resnet18_flow", ResNet18TwoPathConfig(blocks=(1, 1, 1, 1), feature_dim=32), input_size=32)
+    model.eval()
+    x, y = torch.randn(8, 2, 32, 32), torch.randint(0, 5, (8,))
+    fp32 = TrainConfig(device="cpu", amp="off", channels_last="off")
+    fast = dataclasses.replace(fp32, amp="bf16", channels_last="on", epochs=1, batch_size=4)
+    objective = CrossEntropyObjective()
+    losses = {}
+    for name, cfg in (("fp32", fp32), ("bf16", fast)):
+        levers = Levers.resolve(cfg)
+        with torch.no_grad(), levers.autocast():
+            losses[name] = float(objective(model(levers.inputs(x)), y, None)[0])
+    assert Levers.resolve(fast).bf16 and not Levers.resolve(fp32).bf16
+    assert not Levers.resolve(TrainConfig(device="cpu")).bf16  # "auto" is fp32 on a CPU
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=2e-2)
+    assert losses["bf16"] != losses["fp32"]  # autocast really ran in bf16
+    fit(model, x, y, None, fast, seed=0, loss_fn=objective)
+    probs, _, extras = predict(model, x, fast)
+    assert probs.dtype == np.float32 and extras["features"].dtype == np.float32
+    with pytest.raises(ValueError, match="amp"):
+        TrainConfig(amp="fp16")  # type: ignore[arg-type]

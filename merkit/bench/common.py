@@ -299,3 +299,28 @@ def make_demo_clips(
             }
         )
     return pd.DataFrame(rows)
+
+
+# --- results files -------------------------------------------------------------------------------
+
+
+def results_dir() -> Path:
+    """Where benchmarks leave their measured numbers: ``reports/bench/`` (read by ``make plan``)."""
+    from merkit import paths
+
+    return paths.reports_dir() / "bench"
+
+
+def save_results(name: str, results: Mapping[str, Any], folder: Path | None = None) -> Path:
+    """Write ``results`` atomically to ``<folder>/<name>.json`` (default :func:`results_dir`),
+    with the machine line and a UTC timestamp; returns the path."""
+    import datetime
+
+    from merkit.io import write_json
+
+    folder = folder or results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    write_json(path, {"machine": machine_line(), "timestamp": stamp} | dict(results))
+    return path

@@ -120,6 +120,7 @@ class MERAuGCNConfig:
     feature_dim: int = 1024
     backbone_batch_norm: bool = False
     resnet_blocks: tuple[int, int, int, int] = (2, 2, 2, 2)
+    resnet_widths: tuple[int, int, int, int] = (64, 128, 256, 512)
     resize: Resize = "resize"
     crop_fraction: float = 0.5
     au_detection: bool = True
@@ -352,6 +353,7 @@ class MERAuGCN(nn.Module):
                     feature_dim=cfg.feature_dim,
                     blocks=cfg.resnet_blocks,
                     drop_rate=cfg.drop_rate,
+                    widths=cfg.resnet_widths,
                 ),
                 input_size=self.crop_side,
             )

@@ -90,9 +90,10 @@ class ResNet18TwoPathConfig:
     feature_dim: int = 1024
     blocks: tuple[int, int, int, int] = (2, 2, 2, 2)
     drop_rate: float = 0.0
+    widths: tuple[int, int, int, int] = (64, 128, 256, 512)
 
     def __post_init__(self) -> None:
-        if self.num_classes < 0 or self.feature_dim <= 0 or min(self.blocks) <= 0:
+        if self.num_classes < 0 or self.feature_dim <= 0 or min(self.blocks) <= 0 or min(self.widths) <= 0:
             raise ValueError(f"invalid ResNet18TwoPathConfig {self}")
         if not 0.0 <= self.drop_rate < 1.0:
             raise ValueError(f"drop_rate must be in [0, 1), got {self.drop_rate}")
@@ -206,7 +207,7 @@ class ResNet18TwoPath(LinearHead, nn.Module):
         self.input_size = input_size
         self.num_features = cfg.feature_dim
         self.num_classes = cfg.num_classes
-        trunk = ResNet18Config(in_chans=1, num_classes=0, blocks=cfg.blocks)
+        trunk = ResNet18Config(in_chans=1, num_classes=0, blocks=cfg.blocks, widths=cfg.widths)
         self.path_u = ResNet18(trunk)
         self.path_v = ResNet18(trunk)
         self.fc = nn.Linear(self.path_u.num_features + self.path_v.num_features, cfg.feature_dim)

@@ -97,6 +97,7 @@ class RRRNConfig:
     regions: tuple[RegionSpec, ...] = RRRN_REGIONS
     share_backbone: bool = True
     backbone_blocks: tuple[int, int, int, int] = (2, 2, 2, 2)
+    backbone_widths: tuple[int, int, int, int] = (64, 128, 256, 512)
     squeeze_channels: int = 256
     f1_kernel: int = 1
     squeeze_kernel: int = 7
@@ -236,7 +237,8 @@ class RRRN(nn.Module):
         self.input_size = input_size
         r = cfg.num_regions
         n_pairs = 1 if cfg.share_backbone else r
-        trunk = ResNet18Config(in_chans=1, num_classes=0, blocks=cfg.backbone_blocks)
+        trunk = ResNet18Config(in_chans=1, num_classes=0, blocks=cfg.backbone_blocks,
+                               widths=cfg.backbone_widths)
         # Z_1 (vertical) and Z_2 (horizontal); one pair, or one pair per region
         self.backbone_v = nn.ModuleList(ResNet18(trunk) for _ in range(n_pairs))
         self.backbone_h = nn.ModuleList(ResNet18(trunk) for _ in range(n_pairs))

@@ -60,6 +60,9 @@ VGG16_LAYOUT: tuple[int | str, ...] = (
 )
 """Conv widths of VGG16 ("M" = 2x2 max pool): 13 conv layers, 5 pools."""
 
+VGG16_WIDTHS: tuple[int, int, int, int, int] = (64, 128, 256, 512, 512)
+"""VGG16's width per block (``VGGConfig.widths`` scales the layout's convs to its own)."""
+
 MIN_INPUT_SIZE = 32
 
 
@@ -73,9 +76,12 @@ class VGGConfig:
     pool_size: int = 7
     fc_dims: tuple[int, ...] = (4096, 4096)
     dropout: float = 0.5
+    #: conv widths of the five blocks (VGG16's by default; narrower for the CPU profiles)
+    widths: tuple[int, int, int, int, int] = VGG16_WIDTHS
 
     def __post_init__(self) -> None:
-        if self.in_chans < 1 or self.num_classes < 2 or self.pool_size < 1:
+        if self.in_chans < 1 or self.num_classes < 2 or self.pool_size < 1 or len(self.widths) != 5 \
+                or min(self.widths) < 1:
             raise ValueError(f"invalid VGGConfig {self}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
@@ -110,11 +116,14 @@ class VGG(nn.Module):
         self.input_size = input_size
         layers: list[nn.Module] = []
         chans = cfg.in_chans
+        block = 0
         for item in layout:
             if item == "M":
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+                block += 1
                 continue
-            width = int(item)
+            # the layout's width, scaled to the config's block width (VGG16: unchanged)
+            width = int(item) * cfg.widths[min(block, 4)] // VGG16_WIDTHS[min(block, 4)]
             layers.append(nn.Conv2d(chans, width, kernel_size=3, padding=1))
             if cfg.batch_norm:
                 layers.append(nn.BatchNorm2d(width))

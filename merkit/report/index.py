@@ -368,8 +368,12 @@ td.thumb img{border:1px solid #ccc}
 """
 
 
-def render_index(records: Sequence[NotebookResult], *, total_seconds: float | None = None) -> str:
-    """The index page for ``records`` (already merged); pure apart from reading headline files."""
+def render_index(records: Sequence[NotebookResult], *, total_seconds: float | None = None,
+                 budget_minutes: float | None = None) -> str:
+    """The index page for ``records`` (already merged); pure apart from reading headline files.
+
+    ``budget_minutes``: the profile's wall-clock budget of a whole run; the summary says whether
+    this run's total (or, without one, the recorded total) is within it."""
     records = sorted(records, key=lambda r: r.name)
     synthetic = [r.name for r in records if r.synthetic]
     failed = [r.name for r in records if r.status != "ok"]
@@ -385,6 +389,10 @@ def render_index(records: Sequence[NotebookResult], *, total_seconds: float | No
     total = f"total run time {_minutes(recorded)} (sum over {len(records)} report(s))"
     if total_seconds is not None:
         total = f"this run took {_minutes(total_seconds)}; {total}"
+    if budget_minutes is not None:
+        spent = (total_seconds if total_seconds is not None else recorded) / 60
+        verdict = "within" if spent <= budget_minutes else f"OVER by {spent - budget_minutes:.1f} min"
+        total += f"; budget {budget_minutes:g} min: {verdict}"
     profiles = sorted({r.profile for r in records})
     summary = (
         f"{len(records)} report(s), {len(records) - len(failed)} ok, {len(failed)} failed; "
@@ -421,14 +429,16 @@ def write_index(
     results: Sequence[NotebookResult | Mapping[str, Any]] = (),
     *,
     total_seconds: float | None = None,
+    budget_minutes: float | None = None,
 ) -> Path:
     """Merge ``results`` into ``run-status.json`` and write ``reports/index.html`` (atomic).
 
     Reports from earlier (partial) runs stay listed with their recorded status.
-    ``total_seconds`` is this run's wall time, shown beside the recorded total.
+    ``total_seconds`` is this run's wall time, shown beside the recorded total and against
+    ``budget_minutes`` (the profile's budget, when it has one).
     """
     records = merge_status(results)
-    page = render_index(records, total_seconds=total_seconds)
+    page = render_index(records, total_seconds=total_seconds, budget_minutes=budget_minutes)
     return atomic_write(paths.reports_dir() / "index.html", page)
 
 

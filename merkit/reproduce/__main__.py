@@ -4,6 +4,12 @@
 trains MER-auGCN on SAMM -> CASME II with the profile's exact settings (cached like every
 run), then prints the fold's metrics beside the published ones and the time each stage took.
 Protocols: ``ablation`` (SAMM -> CASME II), ``hde`` (both folds), ``cde``, ``au`` (Table VII).
+
+``python -m merkit.reproduce --profile paper --plan [--throughput FILE ...]`` (``make plan``)
+trains nothing: it prints per notebook the runs, training sample-steps and flow pairs, and the
+hours at the throughputs measured by ``make bench`` (``reports/bench/train.json`` and
+``flow.json``, or ``--bench-dir``); each ``--throughput`` adds a column for another machine's
+files, e.g. a GPU's ``train-cuda.json`` (:mod:`merkit.reproduce.plan`).
 """
 
 from __future__ import annotations
@@ -30,6 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--protocol", default="ablation", choices=("ablation", "hde", "cde", "au"))
     parser.add_argument("--seeds", type=int, nargs="*", default=None,
                         help="replace the profile's seeds (e.g. --seeds 0 for a one-run check)")
+    parser.add_argument("--plan", action="store_true",
+                        help="train nothing: print every notebook's runs, sample-steps, flow pairs and hours")
+    parser.add_argument("--throughput", metavar="FILE", nargs="+", action="append", default=[],
+                        help="with --plan: a column for another machine's bench files (e.g. train-cuda.json)")
+    parser.add_argument("--bench-dir", default=None,
+                        help="with --plan: this machine's bench results (default reports/bench)")
+    parser.add_argument("--only", nargs="*", default=(),
+                        help="with --plan: only these notebooks (stems or prefixes, e.g. 03 06)")
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -38,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile = dataclasses.replace(profile, seeds=tuple(args.seeds))
     data: DataConfig = profile.data if args.data == "auto" else dataclasses.replace(profile.data, source=args.data)
     source = resolve(data)
+    if args.plan:
+        from merkit.reproduce import plan
+
+        return plan.cli(profile, source, bench_dir=args.bench_dir, throughput=args.throughput, only=args.only)
     print(source.label)
     au_task = args.protocol == "au"
     recipe = augcn.recipe(profile, args.method, au_task=au_task)

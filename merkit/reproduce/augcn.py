@@ -100,7 +100,8 @@ def recipe(profile: Profile, method: str, *, au_task: bool = False) -> DeepRecip
     name, augment = ("au_task", True) if au_task else METHODS[method]
     overrides: dict[str, object] = {"feature_dim": sec.feature_dim}
     if variant(name).model.backbone == "resnet18":  # the profile's ResNet18 reading
-        overrides |= {"resnet_blocks": sec.resnet18_blocks, "resize": sec.resnet18_resize}
+        overrides |= {"resnet_blocks": sec.resnet18_blocks, "resnet_widths": sec.resnet18_widths,
+                      "resize": sec.resnet18_resize}
     v = variant(name, **overrides)
     size = sec.input_size
     if v.model.backbone == "resnet18":

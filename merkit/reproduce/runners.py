@@ -8,7 +8,7 @@ training clips use every augmented pair when ``augment`` is on (MER-auGCN Sec. I
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -113,17 +113,54 @@ class DeepRunner:
         from merkit import train as tr
 
         train_idx = self.data.train_samples(spec.train, self.augment)
-        test_idx = self.data.test_samples(spec.test)
         tr.seed_everything(spec.seed)
         model = self.build(spec.seed)
         x = torch.from_numpy(np.ascontiguousarray(self.data.x[train_idx]))
-        y = torch.from_numpy(class_targets(self.data.labels[self.data.clip[train_idx]]))
-        au = torch.from_numpy(self.data.aus[self.data.clip[train_idx]].astype(np.float32))
-        history = tr.fit(model, x, y, au if au.shape[1] else None, self.train, seed=spec.seed,
-                         loss_fn=self.objective)
+        y, au = self._targets(train_idx)
+        history = tr.fit(model, x, y, au, self.train, seed=spec.seed, loss_fn=self.objective)
+        return self._result(spec, model, len(train_idx), history)
+
+    def run_many(self, specs: Sequence[RunSpec]) -> list[RunResult]:
+        """The runs of ``specs`` (one row: same settings, other folds and seeds) as one batched
+        ensemble (:func:`merkit.ensemble.fit_ensemble`); each member equals its lone run up to
+        float rounding."""
+        import torch
+
+        from merkit import train as tr
+        from merkit.ensemble import fit_ensemble
+
+        own = [self.data.train_samples(s.train, self.augment) for s in specs]
+        used = np.unique(np.concatenate(own))  # every sample any member reads, stored once
+        members = [np.searchsorted(used, idx) for idx in own]
+        models = []
+        for s in specs:
+            tr.seed_everything(s.seed)
+            models.append(self.build(s.seed))
+        x = torch.from_numpy(np.ascontiguousarray(self.data.x[used]))
+        y, au = self._targets(used)
+        histories = fit_ensemble(models, x, y, au, members, self.train, seeds=[s.seed for s in specs],
+                                 loss_fn=self.objective)
+        return [self._result(s, m, len(idx), h)
+                for s, m, idx, h in zip(specs, models, own, histories, strict=True)]
+
+    def _targets(self, samples: np.ndarray) -> tuple[Any, Any]:
+        """Class targets ``(n,)`` and AU targets ``(n, K)`` (``None`` without AU detectors)."""
+        import torch
+
+        clips = self.data.clip[samples]
+        y = torch.from_numpy(class_targets(self.data.labels[clips]))
+        au = torch.from_numpy(self.data.aus[clips].astype(np.float32))
+        return y, (au if au.shape[1] else None)
+
+    def _result(self, spec: RunSpec, model: Any, n_train: int, history: Any) -> RunResult:
+        import torch
+
+        from merkit import train as tr
+
+        test_idx = self.data.test_samples(spec.test)
         probs, au_probs, extras = tr.predict(model, torch.from_numpy(self.data.x[test_idx]), self.train)
         test = np.asarray(spec.test, dtype=np.int64)
-        info = {"train_samples": int(len(train_idx)), "samples_per_second": history.samples_per_second}
+        info = {"train_samples": int(n_train), "samples_per_second": history.samples_per_second}
         extra_arrays = {k: extras[k] for k in self.keep if k in extras}
         if self.task == "au":
             if au_probs is None:

@@ -42,7 +42,7 @@ from merkit.models.pretrained import describe_weights
 from merkit.preprocess.pipeline import FlowSet, PreprocessConfig, build_flowset
 from merkit.protocols import ProtocolConfig
 from merkit.reproduce.runners import DeepRunner, FlowData, ModelBuilder, SVMRunner
-from merkit.train import TrainConfig
+from merkit.train import TrainConfig, resolve_device
 
 #: The MEGC 2018 objective classes every classification table scores (I–V).
 LABELS: tuple[int, ...] = MEGC_CLASSES
@@ -259,8 +259,10 @@ def run_recipe(ws: Workspace, recipe: DeepRecipe, protocol: Protocol, *, conditi
     specs = _specs(recipe, protocol, fold_list,
                    lambda f: ws.data_key(recipe.flows, condition, occlusion, rows=_fold_rows(f)), condition)
     ex = recipe.execution
+    batched = ex.ensemble == "on" or (ex.ensemble == "auto" and resolve_device(recipe.train.device).type == "cuda")
     return experiments.run_grid(specs, runner, n_jobs=ex.n_jobs, threads_per_job=ex.threads_per_job,
-                                progress=progress, desc=f"{recipe.method} {protocol} {condition}")
+                                progress=progress, desc=f"{recipe.method} {protocol} {condition}",
+                                ensemble_size=ex.ensemble_size if batched else 0)
 
 
 def run_svm(ws: Workspace, recipe: SVMRecipe, protocol: Protocol, features: np.ndarray, *,
