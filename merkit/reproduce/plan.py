@@ -211,35 +211,27 @@ class FlowEntry:
 
 
 @dataclass(frozen=True)
-class TrainMatch:
-    """The entry a run is matched to, and the size scaling ``(measured / wanted)^2``."""
+class Match:
+    """The entry a run's training or a flow setting is matched to, and the size scaling
+    ``(measured / wanted)^2``."""
 
-    entry: TrainEntry
+    entry: TrainEntry | FlowEntry
     scale: float
     notes: tuple[str, ...]
 
     @property
     def per_second(self) -> float:
-        return self.entry.samples_per_second * self.scale
+        e = self.entry
+        return (e.samples_per_second if isinstance(e, TrainEntry) else e.pairs_per_second) * self.scale
 
     def describe(self) -> str:
-        how = f"scaled from {self.entry.input_size} px" if self.scale != 1 else "measured"
+        e = self.entry
+        size = e.input_size if isinstance(e, TrainEntry) else e.crop_size
+        how = f"scaled from {size} px" if self.scale != 1 else "measured"
         return f"{_rate(self.per_second)}/s ({', '.join([how, *self.notes])})"
 
 
-@dataclass(frozen=True)
-class FlowMatch:
-    entry: FlowEntry
-    scale: float
-    notes: tuple[str, ...]
-
-    @property
-    def per_second(self) -> float:
-        return self.entry.pairs_per_second * self.scale
-
-    def describe(self) -> str:
-        how = f"scaled from {self.entry.crop_size} px" if self.scale != 1 else "measured"
-        return f"{_rate(self.per_second)}/s ({', '.join([how, *self.notes])})"
+TrainMatch = FlowMatch = Match
 
 
 @dataclass(frozen=True)
