@@ -270,3 +270,33 @@ def test_parallel_equals_sequential(clips, tmp_path):
     assert par.stats["computed"] == 2
     np.testing.assert_allclose(par.x, seq.x, atol=1e-5)
     assert par.names == seq.names
+
+
+def test_thread_and_process_workers_give_the_same_flows(clips, tmp_path):
+    """The default thread workers (one OpenCV thread each, shared dlib models) and loky's worker
+    processes write bit-identical flows, clips in row order; OpenCV's threads are restored."""
+    before = cv2.getNumThreads()
+    kw = {"train_mask": [True, False, True], "n_jobs": 2, "progress": False}
+    thr = P.build_flowset(clips.iloc[:3], CFG, cache_root=tmp_path / "thr", **kw)
+    assert cv2.getNumThreads() == before
+    proc = P.build_flowset(
+        clips.iloc[:3], CFG, cache_root=tmp_path / "proc", backend="processes", **kw
+    )
+    assert thr.stats["computed"] == proc.stats["computed"] == 3
+    np.testing.assert_array_equal(thr.x, proc.x)
+    np.testing.assert_array_equal(thr.clip, proc.clip)
+    assert thr.names == proc.names and [f.box for f in thr.faces] == [f.box for f in proc.faces]
+    assert thr.stats["flow_seconds_cpu"] > 0
+    with pytest.raises(ValueError, match="backend"):
+        P.build_flowset(clips.iloc[:1], CFG, cache_root=tmp_path / "x", backend="gpu", **kw)
+
+
+def test_detector_pool_lends_each_thread_its_own_instance():
+    from merkit.preprocess.face import _DetectorPool
+
+    first = object()
+    pool = _DetectorPool(lambda: first, lambda model: object())
+    with pool.borrow() as a, pool.borrow() as b:  # two concurrent users: two instances
+        assert a is first and b is not first
+    with pool.borrow() as c:  # returned instances are reused
+        assert c in (a, b)

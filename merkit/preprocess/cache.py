@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 
 from merkit import paths
-from merkit.data.fingerprint import file_digests
 from merkit.io import atomic_write, remove_stale_temps, stable_hash, to_json
 
 STAGE_VERSIONS: Mapping[str, int] = MappingProxyType({"face": 1, "flow": 2})
@@ -104,6 +103,9 @@ def clean_stale(root: Path | None = None) -> list[Path]:
 
 def frame_fingerprints(files: Iterable[Path], *, name: str = "clip") -> list[str]:
     """SHA-256 of each file's bytes; a missing/unreadable file raises naming ``name`` and the file."""
+    # imported here: merkit.data imports pandas, which the flow workers never need
+    from merkit.data.fingerprint import file_digests
+
     files = list(files)
     try:
         out = file_digests(files, persist=False)

@@ -3,8 +3,9 @@
 The experiments call :func:`build_flowset` once per (data set, occlusion condition): training
 clips get the augmented pairs (10 apex positions x 7 angles in the paper profile), the other clips
 only their original (onset, apex, 0 degree) pair. Each clip is one cache entry
-(:func:`clip_flows`); clips run in parallel with joblib, a killed run resumes, a finished one is
-a cache hit, and a corrupted entry is recomputed. Two stages, two entries per clip::
+(:func:`clip_flows`); clips run in parallel (:func:`build_flowset`: joblib threads with one
+OpenCV thread each by default), a killed run resumes, a finished one is a cache hit, and a
+corrupted entry is recomputed. Two stages, two entries per clip::
 
     <cache>/face/<dataset>/<subject>/<clip>-<key>.json   box, detector box, fallback, landmarks
     <cache>/flows/<dataset>/<subject>/<clip>-<key>.npz   x (P, 2, S, S) float32, apex_frame (P,),
@@ -26,22 +27,36 @@ first frame that has one (``FaceConfig.unusable_onset="advance"``, recorded as f
 
 Only finite flows are served: a computed flow with a NaN/inf value is a :class:`FlowError`
 naming the clip and the frame numbers; a cache entry holding one (even with a valid checksum)
-warns (:class:`cache.CacheCorruptedWarning`) and is recomputed. Worker processes exit with
-their parent (:func:`merkit.io.die_with_parent`), and the temporary files a killed writer left
-in the cache are removed when a build starts (:func:`cache.clean_stale`).
+warns (:class:`cache.CacheCorruptedWarning`) and is recomputed. Worker processes
+(``backend="processes"``) exit with their parent (:func:`merkit.io.die_with_parent`), and the
+temporary files a killed writer left in the cache are removed when a build starts
+(:func:`cache.clean_stale`).
+
+Parallelism (profiled with py-spy at the paper's 224-px crops on 2 cores; ``python -m
+merkit.bench flow`` times it): TV-L1 is ~80 % of a cold build's CPU samples with worker
+processes and OpenCV releases the GIL around it (dlib around its detector too), so the clips
+run in **threads** of this process by default. That removes the largest overhead, the worker
+start-up: each loky worker spent ~1.5-2 s CPU importing merkit and cv2 (and pandas) and
+building dlib's HOG detector and 68-point predictor, ~12 % of a 224-px build at 2 workers. The
+models are loaded once per process and shared (the detectors through
+:class:`merkit.preprocess.face._DetectorPool`, since dlib's detectors are not thread-safe).
+OpenCV runs with one thread per worker during a parallel build (2 workers on 2 cores: no
+oversubscription; the flows are bit for bit those of the worker processes), and the clips go
+out one per task, largest first, so clips of unequal cost finish together.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -334,8 +349,12 @@ def compute_clip(
     *,
     root: Path | None = None,
     use_cache: bool = True,
+    clock: Callable[[], float] = time.process_time,
 ) -> ClipFlows:
-    """Compute (never load) a clip's flows and write its cache entries. See :func:`clip_flows`."""
+    """Compute (never load) a clip's flows and write its cache entries. See :func:`clip_flows`.
+
+    ``clock``: the CPU clock of the stage timings: ``time.process_time`` (this process, OpenCV's
+    threads included) or, in a worker thread of a parallel build, ``time.thread_time``."""
     occlusion = _active(occlusion)
     item = plan.item
     # CPU seconds per stage; a few clock reads per clip (CPU clocks are slow on some VMs)
@@ -347,11 +366,11 @@ def compute_clip(
             frames[number] = read_frame(item.frame_path(number), name=item.name)
         return frames[number]
 
-    t = time.process_time()
+    t = clock()
     face = _clip_face(plan, cfg, root, read, use_cache)
-    timings["face"] = time.process_time() - t
+    timings["face"] = clock() - t
 
-    t = time.process_time()
+    t = clock()
     start = face.flow_onset  # the onset, or the first frame with a face (see the docstring)
     original_apex = next(a for a, _, o in plan.pairs if o)
     if start >= original_apex and start != item.onset:
@@ -370,9 +389,9 @@ def compute_clip(
                 raise ValueError(f"{item.name}: occlusion {plan.occlusion} changed the frame shape")
         gray[number] = to_gray(rgb)
     frames.clear()
-    timings["frames"] = time.process_time() - t
+    timings["frames"] = clock() - t
 
-    t = time.process_time()
+    t = clock()
     computed: dict[tuple[int, float], np.ndarray] = {}
     samples = []
     for apex, angle, _ in plan.pairs:
@@ -400,7 +419,7 @@ def compute_clip(
                     f"{item.frame_path(apex).name})"
                 )
         samples.append(computed[(apex, angle)])
-    timings["flow"] = time.process_time() - t
+    timings["flow"] = clock() - t
 
     result = ClipFlows(
         name=item.name,
@@ -561,6 +580,64 @@ def _worker(
     return i, compute_clip(plan, cfg, occlusion, root=root)
 
 
+def _thread_worker(
+    i: int, plan: ClipPlan, cfg: PreprocessConfig, occlusion: Any, root: Path | None
+) -> tuple[int, ClipFlows]:
+    # OpenCV runs on this thread alone (one thread, set by _opencv_threads): its CPU clock
+    # is the clip's CPU time
+    return i, compute_clip(plan, cfg, occlusion, root=root, clock=time.thread_time)
+
+
+BACKENDS = ("threads", "processes")
+""":func:`build_flowset`'s ways to run clips in parallel."""
+
+
+@contextlib.contextmanager
+def _opencv_threads(threads: int) -> Iterator[None]:
+    """OpenCV's (process-wide) thread count set to ``threads`` in the block, restored after."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(threads)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
+
+
+def _largest_first(missing: Sequence[int], plans: Sequence[ClipPlan]) -> list[int]:
+    """``missing`` ordered by descending cost (distinct TV-L1 pairs; stable among equals), so
+    the long training clips start first and the short ones fill the workers' tails."""
+    return sorted(missing, key=lambda i: -len({(a, g) for a, g, _ in plans[i].pairs}))
+
+
+def _compute_parallel(
+    missing: Sequence[int],
+    plans: Sequence[ClipPlan],
+    cfg: PreprocessConfig,
+    occlusion: Any,
+    root: Path | None,
+    n_jobs: int,
+    backend: str,
+) -> Iterator[tuple[int, ClipFlows]]:
+    """``(row, ClipFlows)`` of the ``missing`` clips as they finish, one clip per task."""
+    from joblib import Parallel, delayed
+
+    order = _largest_first(missing, plans)
+    if backend == "threads":
+        with _opencv_threads(1):  # one OpenCV thread per worker: no oversubscription
+            jobs = (delayed(_thread_worker)(i, plans[i], cfg, occlusion, root) for i in order)
+            yield from Parallel(
+                n_jobs=n_jobs, backend="threading", return_as="generator_unordered", batch_size=1
+            )(jobs)
+        return
+    parent = os.getpid()
+    jobs = (delayed(_worker)(i, plans[i], cfg, occlusion, root, 1, parent) for i in order)
+    yield from Parallel(
+        n_jobs=n_jobs, backend="loky", return_as="generator_unordered", batch_size=1
+    )(jobs)
+
+
 def build_flowset(
     df: Any,
     cfg: PreprocessConfig,
@@ -570,6 +647,7 @@ def build_flowset(
     n_jobs: int | None = None,
     progress: bool = True,
     cache_root: Path | None = None,
+    backend: Literal["threads", "processes"] = "threads",
 ) -> FlowSet:
     """Flows of every clip of ``df`` (one row per clip, the loaders' schema), cached per clip.
 
@@ -578,8 +656,14 @@ def build_flowset(
     once with ``train_mask=True`` and take ``fs.subset(test_rows, original_only=True)`` for the
     test side. ``n_jobs``: joblib workers (default ``cfg.n_jobs``); cache hits are loaded in this
     process, only misses go to the workers, each finished clip is written at once (a killed run
-    resumes). ``progress``: a tqdm bar (notebook or terminal).
+    resumes). ``progress``: a tqdm bar (notebook or terminal). ``backend``: ``"threads"``
+    (default: threads of this process, OpenCV set to one thread each for the build, which also
+    affects other threads' OpenCV calls meanwhile) or ``"processes"`` (joblib's loky workers,
+    for an occlusion spec that holds the GIL); both give the same flows. ``n_jobs=1`` (or a
+    single missing clip) computes in this thread with OpenCV's own thread count.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
     if cfg.flow.out_size is None:
         raise ValueError(
             "build_flowset: cfg.flow.out_size is unset; each table row's recipe sets it "
@@ -613,15 +697,11 @@ def build_flowset(
                 bar.update(1)
         missing = [i for i in range(n) if i not in results]
         if missing and n_jobs != 1 and len(missing) > 1:
-            from joblib import Parallel, delayed
-
-            parent = os.getpid()
-            jobs = (
-                delayed(_worker)(i, plans[i], cfg, occlusion, cache_root, 1, parent) for i in missing
-            )
-            for i, res in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
-                results[i] = res
-                bar.update(1)
+            done = _compute_parallel(missing, plans, cfg, occlusion, cache_root, n_jobs, backend)
+            with contextlib.closing(done):  # restores OpenCV's threads even on an early exit
+                for i, res in done:
+                    results[i] = res
+                    bar.update(1)
         else:
             for i in missing:
                 results[i] = compute_clip(plans[i], cfg, occlusion, root=cache_root)
