@@ -81,6 +81,7 @@ import dataclasses
 import inspect
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -438,11 +439,10 @@ class NotebookPlan:
 
     def new_flow_work(self) -> dict[FlowNeed, int]:
         """New TV-L1 pairs per flow throughput lookup."""
-        out: dict[FlowNeed, int] = {}
+        out: Counter[FlowNeed] = Counter()
         for key, pairs in self.new_flows.items():
-            need = self.flow_needs[key[:-1]]
-            out[need] = out.get(need, 0) + pairs
-        return out
+            out[self.flow_needs[key[:-1]]] += pairs
+        return dict(out)
 
 
 @dataclass
@@ -462,11 +462,10 @@ class Plan:
         return [r for nb in self.notebooks for r in nb.new_svm]
 
     def new_flow_work(self) -> dict[FlowNeed, int]:
-        out: dict[FlowNeed, int] = {}
+        out: Counter[FlowNeed] = Counter()
         for nb in self.notebooks:
-            for need, pairs in nb.new_flow_work().items():
-                out[need] = out.get(need, 0) + pairs
-        return out
+            out.update(nb.new_flow_work())
+        return dict(out)
 
 
 @dataclass
