@@ -83,15 +83,23 @@ CASME-like frames are colour 170 x 200 (H x W), faces 40–50 % of the width, fl
 quality 88, noise sigma 1.5; SAMM-like frames grayscale 200 x 200, faces 52–62 % of the width,
 brighter, gamma < 1, noise sigma 2.4, JPEG quality 95: a domain shift between the halves.
 
-* Identity: template, cross-dissolve with the other template, mirror, skin and surround colour,
-  eight face-shape offsets and painted features (brows, facial hair, lip tint, eye shadow,
-  cheeks, moles).  Each subject takes the first of ``identity_attempts`` candidates whose
-  neutral face lies at least ``identity_distance`` (0.6, face_recognition's tolerance) from
-  every earlier subject's in dlib's ResNet encoding, else the farthest; ground_truth.json
-  records the encoding, the distance reached and whether it was met.  **With only two source
-  photos this cannot make most subject pairs distinct to dlib** (which is robust to all of
-  these edits): on the full set 47.5 % of subject pairs lie beyond 0.6, not the 95 % asked;
-  ``test_subject_pairs_are_distinct_to_a_face_recognizer`` (a strict xfail) measures it.
+* Identity: template; the other template's lower face (nose tip down) and, onto Grace Hopper
+  only, the astronaut's upper face grafted in with random weights (its details over the
+  template's own shading; glasses are never grafted onto a face); a left-left / right-right
+  chimera (one half of the face mirrored onto the other) for two thirds of the subjects;
+  mirror; skin and surround colour; eight face-shape offsets; painted features (brows erased
+  by inpainting and redrawn with a new length, arch, height, tilt, thickness and tone; painted
+  scleras and irises; facial hair, lip tint, eye shadow, cheeks, moles).  A cross-dissolve of the two templates is not
+  drawn: it pulls subjects of different templates together in dlib's encoding.  Each subject
+  has ``identity_attempts`` (6) candidates; those whose neutral face the HOG detector misses
+  are dropped, and the choice maximises the number of subject pairs whose dlib ResNet
+  encodings lie at least ``identity_distance`` (0.6, face_recognition's tolerance) apart
+  (:func:`_select_identities`); ground_truth.json records each subject's encoding, the
+  distance to its nearest other subject and whether that reaches 0.6.  **With only two source
+  photos (themselves only 0.68 apart to dlib) this falls short of the 95 % of pairs beyond
+  0.6 that issue #11 asks**: on the full set 84.2 % of the subject pairs lie beyond
+  0.6 (CASME-like 88.3 %, SAMM-like 79.8 %; 47.5 % before the grafts, chimeras and pair-count
+  selection, 77.6 % before the redrawn brows and painted eyes).
 * Per subject: its own AU geometry (expressivity, per-AU gain, a turn of every AU's
   displacement directions and per-point gains: :class:`~merkit.data._face_model.AUGeometry`).
 * Per clip: placement jitter; per-AU raised-cosine profiles; an AR(1) head sway (std 0.15 px /
@@ -156,7 +164,7 @@ from merkit.io import atomic_write, file_fingerprint, read_json, stable_hash, to
 Scale = Literal["full", "smoke"]
 
 #: Bump when the bytes written for a given (seed, scale, config) change.
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
 
 MARKER = "FINGERPRINT.json"
 GROUND_TRUTH = "ground_truth.json"
@@ -274,8 +282,9 @@ class SyntheticConfig:
     (1.0: an AR(1) sway of std 0.15 px / 0.05 deg plus a movement of 1–3 px and 0.5–2 deg
     inside the onset->apex window); ``local_light``: largest gain of the moving light spot;
     ``blink_rate``: blinks (AU45) per second at ``fps`` frames per second; ``identity_distance``:
-    every subject's neutral face lies at least this far (dlib ResNet encoding, Euclidean) from
-    every earlier subject's, or the farthest of ``identity_attempts`` candidates is taken;
+    each subject's neutral face lies at least this far (dlib ResNet encoding, Euclidean) from
+    as many other subjects' as the choice among ``identity_attempts`` candidates per subject
+    can reach (:func:`_select_identities`);
     ``detect_check``: redraw identities / placements until dlib's HOG detector finds the face
     on every onset and apex frame; ``n_jobs``: worker processes (the bytes do not depend on it).
     """
@@ -297,7 +306,7 @@ class SyntheticConfig:
     blink_rate: float = 0.3
     fps: float = 200.0
     identity_distance: float = 0.6
-    identity_attempts: int = 4
+    identity_attempts: int = 6
     detect_check: bool = True
     #: Coder noise of the sheets' AU cells (ground_truth.json keeps the truth), see
     #: :func:`_code_aus`: per AU of a multi-AU clip, the chance it is missed (never the last);
@@ -841,6 +850,16 @@ def _face_found(detector: Any, image: np.ndarray, points: np.ndarray) -> bool:
     return _find_face(detector, image, points) is not None
 
 
+def _jpeg_roundtrip(image: np.ndarray, params: list[int]) -> np.ndarray:
+    """``image`` (RGB or grey uint8) as it reads back from a JPEG written with ``params``."""
+    import cv2
+
+    if image.ndim == 2:
+        return cv2.imdecode(cv2.imencode(".jpg", image, params)[1], cv2.IMREAD_GRAYSCALE)
+    bgr = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)[1]
+    return cv2.cvtColor(cv2.imdecode(bgr, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
 def _still(fm: Any) -> Any:
     return fm.ClipMotion((), np.zeros(1), (0.0, 0.0, 0.0, 0.0), np.zeros((1, 3)), np.ones(1),
                          0.0, (0.0, 0.0))
@@ -893,15 +912,16 @@ def _identity_encodings(dataset: str, subject: str, seed: int, config: Synthetic
 
 def _choose_identities(subjects: Sequence[tuple[str, str]], seed: int, config: SyntheticConfig,
                        n_jobs: int, progress: bool) -> dict[str, dict[str, Any]]:
-    """One identity per subject, each distinct from every earlier one to dlib's face recognizer.
+    """One identity per subject, the subjects as distinct as can be to dlib's face recognizer.
 
-    ``subjects``: ``(dataset, subject)`` in plan order.  Subject k takes its first candidate
-    whose neutral face the HOG detector finds and whose encoding lies at least
-    ``config.identity_distance`` from those of subjects 0..k-1; if none of its
-    ``identity_attempts`` candidates does, the farthest one (and the record says so).  The
-    encodings are a deterministic function of (seed, subject, attempt), so the choice does not
-    depend on ``n_jobs``.  Returns ``{subject: {"attempt", "encoding", "distance",
-    "distinct"}}``.
+    ``subjects``: ``(dataset, subject)`` in plan order.  Each subject has
+    ``config.identity_attempts`` candidate identities; those whose neutral face the HOG
+    detector misses are dropped, and :func:`_select_identities` picks one per subject so that
+    as many subject pairs as it can find lie at least ``config.identity_distance`` apart in
+    dlib's ResNet encoding.  The encodings are a deterministic function of (seed, subject,
+    attempt) and the choice a function of the encodings, so it does not depend on ``n_jobs``.
+    Returns ``{subject: {"attempt", "encoding", "distance", "distinct"}}``: the distance to the
+    nearest other subject and whether it reaches ``identity_distance``.
     """
     if not config.detect_check:
         return {s: {"attempt": 0, "encoding": None, "distance": None, "distinct": None}
@@ -914,38 +934,67 @@ def _choose_identities(subjects: Sequence[tuple[str, str]], seed: int, config: S
             delayed(_worker("_identity_encodings"))(d, s, seed, config, attempts) for d, s in subjects)
     else:
         results = [_identity_encodings(d, s, seed, config, attempts) for d, s in subjects]
-    cache = {(s, a): e for (_, s), encs in zip(subjects, results, strict=True)
-             for a, e in zip(attempts, encs, strict=True)}
-    chosen: dict[str, dict[str, Any]] = {}
-    accepted: list[np.ndarray] = []
-    for i, (_, subject) in enumerate(subjects):
-        best: tuple[float, int] | None = None
-        pick: tuple[float, int] | None = None
-        for attempt in range(config.identity_attempts):
-            enc = cache[(subject, attempt)]
-            if enc is None:
-                continue
-            vec = np.asarray(enc)
-            gap = float(np.linalg.norm(np.asarray(accepted) - vec, axis=1).min()) if accepted else np.inf
-            if best is None or gap > best[0]:
-                best = (gap, attempt)
-            if gap >= config.identity_distance:
-                pick = (gap, attempt)
-                break
-        if best is None:
+    pools: list[list[tuple[int, np.ndarray]]] = []
+    for (_, subject), encs in zip(subjects, results, strict=True):
+        pool = [(a, np.asarray(e)) for a, e in zip(attempts, encs, strict=True) if e is not None]
+        if not pool:
             raise SyntheticDataError(f"no detectable identity for {subject} in "
                                      f"{config.identity_attempts} attempts")
-        gap, attempt = pick or best
-        enc = cache[(subject, attempt)]
-        assert enc is not None
-        accepted.append(np.asarray(enc))
-        chosen[subject] = {"attempt": attempt, "encoding": [round(v, 6) for v in enc],
+        pools.append(pool)
+    picks = _select_identities(pools, config.identity_distance)
+    vectors = np.asarray([pools[j][k][1] for j, k in enumerate(picks)])
+    chosen: dict[str, dict[str, Any]] = {}
+    for j, (_, subject) in enumerate(subjects):
+        attempt, enc = pools[j][picks[j]]
+        others = np.delete(vectors, j, axis=0)
+        gap = float(np.linalg.norm(others - enc, axis=1).min()) if len(others) else np.inf
+        chosen[subject] = {"attempt": attempt, "encoding": [round(float(v), 6) for v in enc],
                            "distance": round(gap, 4) if np.isfinite(gap) else None,
-                           "distinct": pick is not None}
+                           "distinct": bool(gap >= config.identity_distance)}
         if progress:
-            print(f"  identity {i + 1}/{len(subjects)} {subject}: attempt {attempt}",
+            print(f"  identity {j + 1}/{len(subjects)} {subject}: attempt {attempt}",
                   file=sys.stderr, flush=True)
     return chosen
+
+
+#: Most rounds of coordinate ascent in :func:`_select_identities`.
+_SELECT_ROUNDS = 8
+
+
+def _select_identities(pools: Sequence[Sequence[tuple[int, np.ndarray]]],
+                       distance: float) -> list[int]:
+    """Index into each pool (``(attempt, encoding)`` per candidate) of the chosen candidate.
+
+    A greedy pass in order (each pool's candidate farthest from the earlier choices), then
+    rounds of coordinate ascent: each pool in turn takes the candidate with the most other
+    choices at least ``distance`` away, ties broken by the larger sum of distances clipped at
+    ``distance``, then by the earlier candidate; it stops when a round changes nothing.
+    """
+    encodings = [np.asarray([e for _, e in pool]) for pool in pools]
+    picks: list[int] = []
+    for cands in encodings:
+        if not picks:
+            picks.append(0)
+            continue
+        earlier = np.asarray([encodings[j][k] for j, k in enumerate(picks)])
+        gaps = np.linalg.norm(cands[:, None] - earlier[None], axis=-1).min(axis=1)
+        picks.append(int(np.argmax(gaps)))
+    for _ in range(_SELECT_ROUNDS):
+        changed = False
+        for j, cands in enumerate(encodings):
+            others = np.asarray([encodings[i][k] for i, k in enumerate(picks) if i != j])
+            if not len(others):
+                break
+            d = np.linalg.norm(cands[:, None] - others[None], axis=-1)
+            score = (d >= distance).sum(axis=1) + np.minimum(d, distance).sum(axis=1) / (
+                distance * len(others) + 1.0)
+            best = int(np.argmax(score))
+            if score[best] > score[picks[j]] + 1e-12:
+                picks[j] = best
+                changed = True
+        if not changed:
+            break
+    return picks
 
 
 def _casme_frame_path(row: dict, number: int) -> str:
@@ -983,8 +1032,10 @@ def _render_subject(rows: list[dict], seed: int, config: SyntheticConfig, root: 
                 fields = fm.clip_fields(identity, face, motion, style.size, config.au_amplitude)
                 frames, points = fm.render_clip(identity, face, motion, style.size, noise_rng,
                                                 gray=style.gray, fields=fields)
-                if detector is None or all(_face_found(detector, frames[i], points[i])
-                                           for i in checked):
+                # checked as written (JPEG), as face_detection_rate reads them
+                if detector is None or all(
+                        _face_found(detector, _jpeg_roundtrip(frames[i], params), points[i])
+                        for i in checked):
                     break
             else:
                 raise SyntheticDataError(f"{subject}/{row['clip']}: no detectable placement")
