@@ -49,7 +49,15 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from merkit.models.output import ModelOutput
-from merkit.train import History, Levers, TrainConfig, _nonfinite_message, _output, seed_everything
+from merkit.train import (
+    History,
+    Levers,
+    TrainConfig,
+    _nonfinite_message,
+    _output,
+    recalibrate_batch_norm,
+    seed_everything,
+)
 
 LossFn = Callable[..., tuple[Tensor, dict[str, float]]]
 
@@ -206,5 +214,8 @@ def fit_ensemble(
             for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
                 source = params[name] if name in params else buffers[name]
                 tensor.copy_(source[k])
+    if config.bn_recalibration:  # as fit does, each member over its own training samples
+        for model, rows in zip(models, members, strict=True):
+            recalibrate_batch_norm(model, x[torch.as_tensor(np.asarray(rows))], config)
     return [History(curves[k], seconds, seen[k] / seconds if seconds > 0 else float("nan"))
             for k in range(k_members)]

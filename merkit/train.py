@@ -51,6 +51,9 @@ class TrainConfig:
     amp: Literal["auto", "bf16", "off"] = "auto"
     #: NHWC memory layout of the model and its 4-D inputs ("auto": on CUDA only)
     channels_last: Literal["auto", "on", "off"] = "auto"
+    #: after the last epoch, recompute every BatchNorm's running statistics over the training
+    #: samples (:func:`recalibrate_batch_norm`); the papers are silent
+    bn_recalibration: bool = True
 
     def __post_init__(self) -> None:
         if self.amp not in ("auto", "bf16", "off"):
@@ -194,8 +197,32 @@ def fit(
         curves.append({"epoch": epoch + 1} | {k: v / max(batches, 1) for k, v in sums.items()})
         if log is not None:
             log(f"epoch {epoch + 1}/{config.epochs} loss {curves[-1].get('loss', float('nan')):.4f}")
+    if config.bn_recalibration:
+        recalibrate_batch_norm(model, x, config)
     seconds = time.perf_counter() - start
     return History(curves, seconds, seen / seconds if seconds > 0 else float("nan"))
+
+
+def recalibrate_batch_norm(model: nn.Module, x: torch.Tensor, config: TrainConfig) -> None:
+    """Recompute the running mean and variance of every BatchNorm of ``model`` over ``x (N, ...)``
+    (the training samples), as the plain average over batches of ``config.eval_batch_size``
+    with the final weights (``torch.optim.swa_utils.update_bn``; "precise BN").
+
+    Why: the running statistics are an exponential average (momentum 0.1) taken while the
+    weights still change. After the few hundred steps of a micro-expression fold they lag the
+    final weights, so ``eval()`` normalises with statistics of an older network. On a
+    development set generated with another seed (SAMM -> CASME II, 3 seeds), ResNet18's
+    accuracy on its own training clips in ``eval()`` mode was 0.29-0.47 before and 0.88-0.94
+    after. No test sample is used. A model without BatchNorm is left untouched.
+    """
+    from torch.optim.swa_utils import update_bn
+
+    levers = Levers.resolve(config)
+    was_training = model.training
+    with torch.no_grad():
+        batches = (levers.inputs(x[i : i + config.eval_batch_size]) for i in range(0, len(x), config.eval_batch_size))
+        update_bn(batches, model)
+    model.train(was_training)
 
 
 def _output(output: Any) -> ModelOutput:

@@ -16,7 +16,10 @@ N, SIDE = 58, 32
 #: (8, 11, 6), so the grouped-by-batch-size path runs; member 2 has one batch fewer per epoch
 MEMBERS = [np.arange(0, 40), np.arange(10, 53), np.arange(20, 58)]
 SEEDS = [0, 1, 2]
-CONFIG = TrainConfig(epochs=3, batch_size=16, lr=1e-3)
+#: without the final BatchNorm recalibration: it recomputes the statistics from the final
+#: weights, which amplifies the vmapped rounding drift; test_members_recalibrate_as_alone
+#: checks it on its own
+CONFIG = TrainConfig(epochs=3, batch_size=16, lr=1e-3, bn_recalibration=False)
 
 
 def _data(aus: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -148,3 +151,31 @@ def test_run_grid_trains_a_row_as_one_ensemble(tmp_path):
     mtimes = sorted(p.stat().st_mtime_ns for p in (tmp_path / "batched").rglob("*.json"))
     run_grid(specs, runner, store=store, progress=False, ensemble_size=3)
     assert sorted(p.stat().st_mtime_ns for p in (tmp_path / "batched").rglob("*.json")) == mtimes
+
+
+def test_members_recalibrate_as_alone():
+    """With ``bn_recalibration`` each member's BatchNorm statistics are recomputed over its own
+    fold, exactly as :func:`merkit.train.recalibrate_batch_norm` does for a lone model with the
+    same weights."""
+    import copy
+    import dataclasses
+
+    from merkit.train import recalibrate_batch_norm
+
+    config = dataclasses.replace(CONFIG, epochs=1, bn_recalibration=True)
+    cfg = ResNet18TwoPathConfig(blocks=(1, 1, 1, 1), widths=(8, 8, 16, 16), feature_dim=32)
+    x, y, _ = _data()
+    members = []
+    for s in SEEDS:
+        seed_everything(s)
+        members.append(create_model("resnet18_flow", cfg, input_size=SIDE))
+    fit_ensemble(members, x, y, None, MEMBERS, config, seeds=SEEDS, loss_fn=CrossEntropyObjective())
+    for model, rows in zip(members, MEMBERS, strict=True):
+        alone = copy.deepcopy(model)
+        for m in alone.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+        recalibrate_batch_norm(alone, x[rows], config)
+        for (name, a), (_, b) in zip(model.named_buffers(), alone.named_buffers(), strict=True):
+            if "running" in name:
+                torch.testing.assert_close(a, b, msg=name)

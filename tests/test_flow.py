@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -122,7 +124,7 @@ def test_pair_flow_units_and_rotation_equivariance(rotate_on):
     dx, dy = 0.8, -0.6
     moved = fourier_shift(frame, dx, dy)
     box = (40, 120, 120, 40)  # top, right, bottom, left -> 80 x 80
-    cfg = F.FlowConfig(crop_size=64, out_size=16)
+    cfg = F.FlowConfig(crop_size=64, out_size=16, head_motion="none")  # the raw field's units
     x = F.pair_flow(frame, moved, box, cfg, rotate_on=rotate_on)
     assert x.shape == (2, 16, 16) and x.dtype == np.float32
     inner = x[:, 3:-3, 3:-3].reshape(2, -1)
@@ -137,6 +139,9 @@ def test_pair_flow_units_and_rotation_equivariance(rotate_on):
         np.median(xr[:, 3:-3, 3:-3].reshape(2, -1), axis=1), expected, atol=0.12
     )
     assert not np.allclose(expected, np.median(inner, axis=1), atol=0.12)  # the test can fail
+    # the default compensation takes a whole-face translation (a head sway) out
+    compensated = F.pair_flow(frame, moved, box, dataclasses.replace(cfg, head_motion="affine"), rotate_on=rotate_on)
+    assert np.abs(np.median(compensated[:, 3:-3, 3:-3].reshape(2, -1), axis=1)).max() < 0.05
 
 
 def test_to_gray_and_box_centre():
@@ -182,3 +187,21 @@ def test_pair_flow_takes_to_gray_uint8_as_unit_float():
     ref = F.pair_flow(onset.astype(np.float32) / 255, apex.astype(np.float32) / 255, box, cfg,
                       angle=angle)  # fmt: skip
     np.testing.assert_array_equal(ours, ref)
+
+
+def test_compensate_removes_global_motion_and_keeps_local_motion():
+    """``"affine"`` removes any field ``a0 + a1 x + a2 y`` exactly (head translation, rotation,
+    scale) and keeps a local bump; ``"translation"`` removes the mean only; ``"none"`` nothing."""
+    h = w = 16
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    head = np.stack([0.7 + 0.05 * xx - 0.02 * yy, -0.3 + 0.03 * xx + 0.04 * yy], axis=-1)
+    bump = np.zeros((h, w, 2), np.float32)
+    bump[3:6, 4:7, 1] = -1.0  # an inner brow rising
+    out = F.compensate(head + bump, "affine")
+    np.testing.assert_allclose(F.compensate(head, "affine"), 0.0, atol=1e-5)
+    assert np.abs(out[3:6, 4:7, 1] - bump[3:6, 4:7, 1]).max() < 0.1  # the bump survives
+    shift = np.full((h, w, 2), 1.5, np.float32)
+    np.testing.assert_allclose(F.compensate(shift + bump, "translation"), bump - bump.mean(axis=(0, 1)), atol=1e-6)
+    np.testing.assert_array_equal(F.compensate(head, "none"), head)
+    with pytest.raises(ValueError, match="head_motion"):
+        F.FlowConfig(head_motion="similarity")  # type: ignore[arg-type]

@@ -142,3 +142,47 @@ def test_bf16_autocast_and_channels_last_match_fp32_on_cpu() -> None:
     assert probs.dtype == np.float32 and extras["features"].dtype == np.float32
     with pytest.raises(ValueError, match="amp"):
         TrainConfig(amp="fp16")  # type: ignore[arg-type]
+
+
+def test_recalibrate_batch_norm_is_the_training_set_average():
+    """After :func:`recalibrate_batch_norm` a BatchNorm's running mean is the average of the
+    batch means and its running variance the average of the unbiased batch variances (hand
+    computation, batches of ``eval_batch_size``); a model without BatchNorm is untouched."""
+    torch.manual_seed(0)
+    x = torch.randn(12, 3) * torch.tensor([1.0, 2.0, 3.0]) + torch.tensor([5.0, -1.0, 0.5])
+    bn = nn.BatchNorm1d(3)
+    bn.running_mean.fill_(100.0)
+    tr.recalibrate_batch_norm(bn, x, tr.TrainConfig(eval_batch_size=4))
+    batches = x.split(4)
+    mean = torch.stack([b.mean(0) for b in batches]).mean(0)
+    var = torch.stack([b.var(0, unbiased=True) for b in batches]).mean(0)
+    torch.testing.assert_close(bn.running_mean, mean)
+    torch.testing.assert_close(bn.running_var, var)
+    assert bn.training  # the mode is restored
+    lin = nn.Linear(3, 2)
+    before = {k: v.clone() for k, v in lin.state_dict().items()}
+    tr.recalibrate_batch_norm(lin, x, tr.TrainConfig())
+    assert all(torch.equal(before[k], v) for k, v in lin.state_dict().items())
+
+
+def test_fit_recalibrates_batch_norm_unless_told_not_to():
+    """``fit`` ends with the recalibration (``bn_recalibration=True``, the default): the running
+    mean is then that of the training inputs under the final weights, not the momentum average."""
+    torch.manual_seed(0)
+    x = torch.randn(32, 4) + 3.0
+    y = torch.randint(0, 2, (32,))
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bn = nn.BatchNorm1d(4)
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, v):
+            return ModelOutput(logits=self.fc(self.bn(v)))
+
+    on, off = Net(), Net()
+    tr.fit(on, x, y, None, tr.TrainConfig(epochs=1, batch_size=8), seed=0)
+    tr.fit(off, x, y, None, tr.TrainConfig(epochs=1, batch_size=8, bn_recalibration=False), seed=0)
+    torch.testing.assert_close(on.bn.running_mean, x.mean(0))  # one eval batch of 32: exact
+    assert not torch.allclose(off.bn.running_mean, x.mean(0), atol=0.1)  # momentum 0.1, 4 steps

@@ -108,7 +108,7 @@ NOT_MEASURED = "not measured: run `make bench`"
 
 #: the TV-L1 fields of :class:`FlowConfig` (what a flow entry's ``tvl1_params`` may state)
 TVL1_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(FlowConfig)
-                                     if f.name not in ("crop_size", "out_size", "normalisation"))
+                                     if f.name not in ("crop_size", "out_size", "head_motion", "normalisation"))
 
 
 def default_bench_dir() -> Path:

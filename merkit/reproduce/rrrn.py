@@ -49,7 +49,7 @@ def recipe(profile: Profile, method: str) -> DeepRecipe:
     objective = occ.rrrn_loss if method == "rrrn" else CrossEntropyObjective()
     return DeepRecipe(
         method=method, model=MODEL_NAMES[method], config=config, objective=objective,
-        input_size=occ.input_size, preprocess=profile.preprocess, train=occ.train, protocol=occ.protocol,
+        input_size=occ.input_size, preprocess=profile.preprocess, train=occ.train_of(method), protocol=occ.protocol,
         seeds=profile.seeds, execution=profile.execution, augment=occ.augment,
         weights=dict(occ.weights).get(method), keep=("alpha",) if method == "rrrn" else (),
         label=COLUMN_LABELS[method],
