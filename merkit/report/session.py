@@ -44,7 +44,9 @@ PUBLISHED_NOTE = "published = the number printed in the paper (reference, not ou
 
 #: how epochs were fixed, stated in every report that trains
 EPOCHS_NOTE = ("epochs are fixed by the profile and the model after the last epoch is evaluated: "
-               "no model selection on a test fold or test subject")
+               "no model selection on a test fold or test subject; the quick profile's budgets, "
+               "the head-motion compensation and the BatchNorm recalibration were chosen on a "
+               "development set generated with seed 1, never on the evaluated set")
 
 
 @functools.lru_cache(maxsize=1)
