@@ -14,7 +14,9 @@ Each member does exactly what :func:`merkit.train.fit` would do alone:
   :class:`~merkit.reproduce.runners.DeepRunner` does), and member k's mini-batches come from
   a ``torch.Generator`` seeded with ``seeds[k]``, one ``randperm`` per epoch, as ``fit``;
 * its own batch norm: running statistics are per-member buffers, and a batch normalises with
-  its own member's batch statistics only (vmap keeps members apart);
+  its own member's batch statistics only (vmap keeps members apart); after the last epoch
+  each member's statistics are recomputed over its own samples
+  (:func:`merkit.train.recalibrate_batch_norm`, ``TrainConfig.bn_recalibration``);
 * its own dropout masks: ``vmap(randomness="different")`` draws an independent mask per
   member (from the global generator, so not the same stream as a lone ``fit``: with dropout
   on, members match ``fit`` in distribution, not sample by sample);
@@ -29,7 +31,9 @@ are grouped by batch size and each group is one vmapped call over its members' s
 the stacked parameters (batch-norm buffers are written back after the call).
 
 ``tests/test_ensemble.py`` trains K = 3 members batched and the same three one by one and
-checks that losses and predictions agree within float tolerance. On a GPU one row's 47
+checks that losses and predictions agree within float tolerance (without the final
+recalibration, which turns the vmapped rounding drift of the weights into a larger one of the
+statistics; ``test_members_recalibrate_as_alone`` checks that step on its own). On a GPU one row's 47
 LOSO folds fit in one ensemble (``ExecutionConfig.ensemble``, default on CUDA only); on
 this project's 2-core CPU the batched forms of the small convolutions are slower than the
 plain loop (``make bench train`` measures the ratio), so CPU grids train one by one.

@@ -201,43 +201,36 @@ class ParentDiedError(RuntimeError):
 
 def _execute(spec: RunSpec, runner: Runner, store_root: str, threads: int,
              parent_pid: int | None = None) -> str:
+    """One run in a worker (``parent_pid``: die with the grid's process); returns its key."""
+    return _execute_many([spec], runner, store_root, threads, parent_pid, batched=False)[0]
+
+
+def _execute_many(specs: Sequence[RunSpec], runner: Any, store_root: str, threads: int,
+                  parent_pid: int | None = None, *, batched: bool = True) -> list[str]:
+    """The runs of ``specs`` not yet stored, each saved the moment all are done; their keys.
+
+    ``batched``: as one ensemble (``runner.run_many``, wall time shared out), else one by one
+    (``runner(spec)``). A worker whose grid process died (``parent_pid``) writes nothing.
+    """
     if parent_pid is not None:
         die_with_parent(parent_pid)  # a SIGKILLed grid stops its loky workers within a second
     import torch
 
     torch.set_num_threads(threads)
     store = RunStore(Path(store_root))
-    key = spec.key()
-    if store.has(key):
-        return key
-    start = time.perf_counter()
-    result = runner(spec)
-    result.key = key
-    result.info = spec.describe() | result.info
-    result.seconds = time.perf_counter() - start
-    if parent_pid is not None and not parent_alive(parent_pid):
-        os._exit(1)  # orphaned: nobody will read this run; write nothing
-    store.save(result)
-    return key
-
-
-def _execute_many(specs: Sequence[RunSpec], runner: Any, store_root: str, threads: int) -> None:
-    """One batched ensemble of ``specs`` (``runner.run_many``); each member's run is saved."""
-    import torch
-
-    torch.set_num_threads(threads)
-    store = RunStore(Path(store_root))
     todo = [s for s in specs if not store.has(s.key())]
-    if not todo:
-        return
-    start = time.perf_counter()
-    results = runner.run_many(todo)
-    seconds = (time.perf_counter() - start) / len(todo)
-    for spec, result in zip(todo, results, strict=True):
-        result.key = spec.key()
-        result.info = spec.describe() | result.info | {"ensemble": len(todo)}
-        result.seconds = seconds  # the ensemble's wall time, shared out
-        store.save(result)
+    if todo:
+        start = time.perf_counter()
+        results = runner.run_many(todo) if batched else [runner(s) for s in todo]
+        seconds = (time.perf_counter() - start) / len(todo)
+        if parent_pid is not None and not parent_alive(parent_pid):
+            os._exit(1)  # orphaned: nobody will read these runs; write nothing
+        for spec, result in zip(todo, results, strict=True):
+            result.key = spec.key()
+            result.info = spec.describe() | result.info | ({"ensemble": len(todo)} if batched else {})
+            result.seconds = seconds  # an ensemble's wall time is shared out
+            store.save(result)
+    return [s.key() for s in specs]
 
 
 def run_grid(
