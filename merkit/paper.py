@@ -213,6 +213,10 @@ PAPER_PROFILE_DEPARTURES: tuple[str, ...] = (
     "the detector box + 15 % margin, made square, reused for every frame of the clip",
     "face crops resampled to 224 px before TV-L1 (the papers: native-size crops); flows in percent "
     "of the crop width ('face_percent'), then resized to the network input",
+    "the head's global motion is taken out of every flow (the least-squares affine field of the "
+    "whole face is subtracted, FlowConfig.head_motion; the papers are silent)",
+    "BatchNorm statistics are recomputed over the training samples after the last epoch "
+    "(TrainConfig.bn_recalibration; the papers are silent)",
     "every number is the mean over the profile's seeds (the papers report one run)",
     "Table VII's sample set: every clip carrying at least one of AU1, 2, 4, 9, 12, 14, 17 (the "
     "paper follows STAPF's 228 CASME II + 78 SAMM clips, whose selection is not published); "
