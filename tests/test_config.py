@@ -55,8 +55,12 @@ def test_occlusion_recipes_use_the_occlusion_section():
     quick = config.get_profile("quick")
     r = rrrn.recipe(quick, "rrrn")
     assert r.input_size == quick.occlusion.input_size == 32
-    assert r.config == quick.occlusion.rrrn and r.train == quick.occlusion.train
+    assert r.config == quick.occlusion.rrrn and r.train == quick.occlusion.train_of("rrrn")
     assert r.keep == ("alpha",)
+    # a column's own budget replaces the section's; a column without one takes the section's
+    assert r.train == dict(quick.occlusion.column_train)["rrrn"] != quick.occlusion.train
+    bare = dataclasses.replace(quick.occlusion, column_train=())
+    assert bare.train_of("vgg16") == bare.train == quick.occlusion.train
     h = handcrafted.recipe(quick, "lbp_top", protocol_section="occlusion")
     assert h.protocol == quick.occlusion.protocol
 
