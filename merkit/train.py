@@ -218,11 +218,9 @@ def recalibrate_batch_norm(model: nn.Module, x: torch.Tensor, config: TrainConfi
     from torch.optim.swa_utils import update_bn
 
     levers = Levers.resolve(config)
-    was_training = model.training
-    with torch.no_grad():
+    with torch.no_grad():  # update_bn restores the model's train / eval mode itself
         batches = (levers.inputs(x[i : i + config.eval_batch_size]) for i in range(0, len(x), config.eval_batch_size))
         update_bn(batches, model)
-    model.train(was_training)
 
 
 def _output(output: Any) -> ModelOutput:

@@ -240,10 +240,8 @@ def paint_features(image: np.ndarray, points: np.ndarray, features: Features,
 
     def blend(mask: np.ndarray, target: np.ndarray | float, strength: float) -> None:
         nonlocal out
-        if strength <= 0:
-            return
-        m = np.clip(mask * strength, 0, 1)[..., None]
-        out = out * (1 - m) + np.asarray(target, np.float32) * m
+        if strength > 0:
+            out = _mix(out, mask, target, strength)
 
     def hull(pts: np.ndarray, blur: float) -> np.ndarray:
         return _soft_hull((h, w), pts, blur)
@@ -315,6 +313,7 @@ def _disc(shape: tuple[int, int], centre: np.ndarray, radius: float) -> np.ndarr
 
 def _mix(image: np.ndarray, mask: np.ndarray, target: np.ndarray | float,
          strength: float) -> np.ndarray:
+    """``image`` ``(h, w, C)`` moved towards ``target`` by ``mask`` ``(h, w)`` x ``strength``."""
     m = np.clip(mask * strength, 0, 1)[..., None]
     return (image * (1 - m) + np.asarray(target, np.float32) * m).astype(np.float32)
 

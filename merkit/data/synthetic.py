@@ -850,14 +850,26 @@ def _face_found(detector: Any, image: np.ndarray, points: np.ndarray) -> bool:
     return _find_face(detector, image, points) is not None
 
 
-def _jpeg_roundtrip(image: np.ndarray, params: list[int]) -> np.ndarray:
-    """``image`` (RGB or grey uint8) as it reads back from a JPEG written with ``params``."""
+def _jpeg_bytes(image: np.ndarray, params: list[int], what: str) -> bytes:
+    """The JPEG file of ``image`` (RGB or grey uint8) written with ``params``; ``what`` names it
+    in the error."""
     import cv2
 
+    bgr = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", bgr, params)
+    if not ok:
+        raise SyntheticDataError(f"JPEG encoding failed for {what}")
+    return buf.tobytes()
+
+
+def _jpeg_roundtrip(image: np.ndarray, params: list[int]) -> np.ndarray:
+    """``image`` (RGB or grey uint8) as it reads back from its :func:`_jpeg_bytes` file."""
+    import cv2
+
+    data = np.frombuffer(_jpeg_bytes(image, params, "a checked frame"), np.uint8)
     if image.ndim == 2:
-        return cv2.imdecode(cv2.imencode(".jpg", image, params)[1], cv2.IMREAD_GRAYSCALE)
-    bgr = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)[1]
-    return cv2.cvtColor(cv2.imdecode(bgr, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        return cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def _still(fm: Any) -> Any:
@@ -1047,11 +1059,7 @@ def _render_subject(rows: list[dict], seed: int, config: SyntheticConfig, root: 
                 rel = f"{entry.synthetic_dir}/{spec.frame_path(row, number)}"
                 target = Path(root) / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
-                bgr = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-                ok, buf = cv2.imencode(".jpg", bgr, params)
-                if not ok:
-                    raise SyntheticDataError(f"JPEG encoding failed for {rel}")
-                data = buf.tobytes()
+                data = _jpeg_bytes(image, params, rel)
                 target.write_bytes(data)
                 files.append((rel, len(data), hashlib.sha256(data).hexdigest()))
             first = row["first_frame"]
