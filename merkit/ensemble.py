@@ -142,7 +142,7 @@ def fit_ensemble(
     _check_members(models)
     levers = Levers.resolve(config)
     device = levers.device
-    seed_everything(seeds[0])
+    seed_everything(seeds[0], config.deterministic)
     for m in models:
         m.to(device).train()
     params, buffers = stack_module_state(list(models))

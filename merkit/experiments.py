@@ -39,7 +39,7 @@ from merkit.io import (
 )
 
 #: Bump when training/evaluation semantics change, so stale results are not reused.
-CODE_VERSION = "2"  # 2: BatchNorm recalibration after training (merkit.train.recalibrate_batch_norm)
+CODE_VERSION = "3"  # 2: BatchNorm recalibration (merkit.train.recalibrate_batch_norm); 3: fused Adam kernel
 
 
 @dataclass(frozen=True)

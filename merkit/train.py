@@ -54,8 +54,21 @@ class TrainConfig:
     #: after the last epoch, recompute every BatchNorm's running statistics over the training
     #: samples (:func:`recalibrate_batch_norm`); the papers are silent
     bn_recalibration: bool = True
+    #: Adam's kernel: ``"fused"`` (one fused kernel per parameter group), ``"foreach"``
+    #: (multi-tensor ops) or ``"loop"`` (one tensor at a time, torch's default on a CPU);
+    #: ``"auto"`` = fused. The same update rule: they differ only in float rounding.
+    #: ``make bench cpu`` measures them (fused: 2-5x faster Adam steps on this CPU)
+    adam: Literal["auto", "fused", "foreach", "loop"] = "auto"
+    #: deterministic kernels on CUDA (``torch.use_deterministic_algorithms``, cuDNN's
+    #: deterministic algorithms, no cuDNN autotuning), so a seed gives the same numbers run
+    #: after run. Off: cuDNN picks its fastest (autotuned, possibly non-deterministic) kernels.
+    #: Its cost exists only on a GPU (CPU kernels are deterministic for a fixed thread count);
+    #: ``python -m merkit.bench levers --device cuda`` (``scripts/gpu-check.sh``) measures it
+    deterministic: bool = True
 
     def __post_init__(self) -> None:
+        if self.adam not in ("auto", "fused", "foreach", "loop"):
+            raise ValueError(f"TrainConfig.adam must be 'auto', 'fused', 'foreach' or 'loop', not {self.adam!r}")
         if self.amp not in ("auto", "bf16", "off"):
             raise ValueError(f"TrainConfig.amp must be 'auto', 'bf16' or 'off', not {self.amp!r}")
         if self.channels_last not in ("auto", "on", "off"):
@@ -95,15 +108,25 @@ class Levers:
         return t.pin_memory() if t is not None and self.device.type == "cuda" else t
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA); make cuDNN deterministic."""
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA); ``deterministic``: see
+    :attr:`TrainConfig.deterministic` (only CUDA kernels are affected)."""
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
+    set_deterministic(deterministic)
+
+
+def set_deterministic(on: bool) -> None:
+    """Deterministic CUDA kernels (``on``) or cuDNN's autotuned fastest ones."""
+    torch.backends.cudnn.deterministic = on
+    torch.backends.cudnn.benchmark = not on
+    if torch.cuda.is_available():
+        # cuBLAS needs a fixed workspace for deterministic GEMMs (read when its handle is made)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(on, warn_only=True)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -161,12 +184,10 @@ def fit(
         raise ValueError("fit: empty training set")
     levers = Levers.resolve(config)
     device = levers.device
-    seed_everything(seed)
+    seed_everything(seed, config.deterministic)
     levers.model(model).train()
     x, y, au = levers.pinned(x), levers.pinned(y), levers.pinned(au)  # type: ignore[assignment]
-    optimiser = torch.optim.Adam(
-        model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay
-    )
+    optimiser = adam(model.parameters(), config)
     generator = torch.Generator().manual_seed(seed)
     curves: list[dict[str, float]] = []
     start = time.perf_counter()
@@ -201,6 +222,14 @@ def fit(
         recalibrate_batch_norm(model, x, config)
     seconds = time.perf_counter() - start
     return History(curves, seconds, seen / seconds if seconds > 0 else float("nan"))
+
+
+def adam(params: Any, config: TrainConfig) -> torch.optim.Adam:
+    """``torch.optim.Adam`` over ``params`` with ``config``'s hyper-parameters and kernel
+    (:attr:`TrainConfig.adam`)."""
+    kind = "fused" if config.adam == "auto" else config.adam
+    return torch.optim.Adam(params, lr=config.lr, betas=config.betas, eps=config.eps,
+                            weight_decay=config.weight_decay, foreach=kind == "foreach", fused=kind == "fused")
 
 
 def recalibrate_batch_norm(model: nn.Module, x: torch.Tensor, config: TrainConfig) -> None:

@@ -23,7 +23,7 @@ from merkit.bench.train import LoopAUAttention, LoopAUDetectors, loop_twin
 from merkit.features.lbptop import LBPTOPConfig, lbp_top
 from merkit.models.mer_augcn import AUAttention, AUDetectors, MERAuGCN, MERAuGCNConfig
 
-EXPECTED = ("flow", "train", "levers", "features", "occlusion")
+EXPECTED = ("flow", "train", "levers", "cpu", "features", "occlusion")
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,18 @@ def test_train_result_structure(quick_run) -> None:
     assert r["params"]["batched"] == r["params"]["loop"] > r["params"]["backbone"]
     assert r["max_abs_diff"] < 1e-5 and r["num_aus"] == 12 and r["input_size"] == 28
     assert math.isclose(r["ratio"], r["samples_per_s"]["batched"] / r["samples_per_s"]["loop"])
+
+
+def test_cpu_levers_structure(quick_run) -> None:
+    r = quick_run[0]["cpu"]
+    kernels = r["adam"]["quick:mer_augcn"]
+    for kind in ("loop", "foreach", "fused"):
+        assert kernels[f"{kind}_samples_per_second"] > 0 and kernels[f"{kind}_optimizer_ms"] > 0
+    assert "compile" not in r  # --quick skips the minute of compilation
+    assert r["threads"]["two_by_one"] > 0 and r["threads"]["one_by_two"] > 0
+    reuse = r["frame_reuse"]
+    assert reuse["face_cpu_s"] >= 0 and reuse["flow_cpu_s"] > 0 and 0 < reuse["frames_share"] < 1
+    assert r["ratio"] == pytest.approx(kernels["fused_samples_per_second"] / kernels["loop_samples_per_second"])
 
 
 def test_occlusion_and_features_structure(quick_run) -> None:

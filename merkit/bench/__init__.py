@@ -13,6 +13,10 @@ benchmark       merkit                                       alternative
 ``train``       MER-auGCN training, Eq. 1's K attention      the same model with K ``Linear(d,
                 layers as one ``Linear(d, K d)`` and the K   d)`` and K MLP modules in a Python
                 AU MLPs batched                              loop (paper transcription)
+``levers``      each table row's training steps: bf16,       fp32 contiguous steps; the K
+                channels_last, a K-member batched ensemble   members one by one
+``cpu``         fused Adam (and foreach), torch.compile, 2   Adam's loop kernel; eager; 1
+                workers x 1 thread, frame reuse's bound      worker x 2 threads
 ``features``    vectorised LBP-TOP (+ LBP-SIP, 3DHOG, HOOF   ``skimage`` LBP on every XY, XT,
                 seconds per clip)                            YT slice + per-block histograms
 ``occlusion``   ``occlude`` with the per-clip design cache   re-drawing the design every frame

@@ -1,4 +1,4 @@
-"""``python -m merkit.bench [all|flow|train|levers|features|occlusion] [--quick]``: the one benchmark CLI.
+"""``python -m merkit.bench [all|flow|train|levers|cpu|features|occlusion] [--quick]``: the one benchmark CLI.
 
 ``python -m merkit.bench NAME [options]`` runs one benchmark (``NAME --help`` lists its options);
 ``all`` (the default) runs every one in :data:`BENCHMARKS` order, then prints a summary table
@@ -14,11 +14,11 @@ import time
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
-from merkit.bench import features, flow, levers, occlusion, train
+from merkit.bench import cpu, features, flow, levers, occlusion, train
 from merkit.bench.common import Benchmark, print_table
 
 BENCHMARKS: Mapping[str, Benchmark] = MappingProxyType(
-    {b.name: b for b in map(Benchmark.from_module, (flow, train, levers, features, occlusion))}
+    {b.name: b for b in map(Benchmark.from_module, (flow, train, levers, cpu, features, occlusion))}
 )
 """Every benchmark by name, in the order ``all`` runs them."""
 

@@ -7,6 +7,8 @@ flows of the row's input size and batch size, in one process, back to back:
 * **bf16** autocast vs **fp32** (``TrainConfig.amp``; this CPU has AVX512-BF16 units);
 * **channels_last** vs contiguous (``TrainConfig.channels_last``);
 * the **profile's setting** (both, in quick) vs plain fp32;
+* on CUDA, the profile's setting with ``TrainConfig.deterministic`` off (cuDNN autotuning)
+  vs on: the cost of determinism;
 * the **batched ensemble** of K members (:func:`merkit.ensemble.fit_ensemble`'s vmapped step)
   vs the same K trained **one by one**: samples per second *per member*.
 
@@ -107,13 +109,13 @@ def _build(rec: Any, seed: int) -> Any:
 
 def time_plain(rec: Any, train: Any, batch: int, steps: int, rounds: int) -> float:
     """Samples/s of one model's training steps under ``train``'s levers."""
-    import torch
 
-    from merkit.train import Levers
+    from merkit.train import Levers, adam, set_deterministic
 
+    set_deterministic(train.deterministic)
     levers = Levers.resolve(train)
     model = levers.model(_build(rec, 0)).train()
-    opt = torch.optim.Adam(model.parameters(), lr=train.lr)
+    opt = adam(model.parameters(), train)
     x, y, au = _batch(rec, batch, levers.device)
     x = levers.inputs(x)
 
@@ -134,8 +136,9 @@ def time_ensemble(rec: Any, train: Any, batch: int, steps: int, rounds: int, mem
 
     from merkit.ensemble import masked_adam_step
     from merkit.models.output import ModelOutput
-    from merkit.train import Levers
+    from merkit.train import Levers, adam, set_deterministic
 
+    set_deterministic(train.deterministic)
     levers = Levers.resolve(dataclasses.replace(train, channels_last="off"))
     models = [_build(rec, k).to(levers.device).train() for k in range(members)]
     xs, ys, aus = _batch(rec, batch, levers.device, members)
@@ -155,7 +158,7 @@ def time_ensemble(rec: Any, train: Any, batch: int, steps: int, rounds: int, mem
         total.backward()  # type: ignore[union-attr]
         masked_adam_step(params, state, active, train)
 
-    opts = [torch.optim.Adam(m.parameters(), lr=train.lr) for m in models]
+    opts = [adam(m.parameters(), train) for m in models]
 
     def one_by_one() -> None:
         for k, (m, opt) in enumerate(zip(models, opts, strict=True)):
@@ -220,6 +223,8 @@ def run(args: argparse.Namespace) -> dict:
             r = {name: time_plain(rec, cfg, batch, steps, rounds) for name, cfg in settings[:1 if heavy else 4]}
             if heavy:
                 r |= {"bf16": float("nan"), "channels_last": float("nan"), "profile": r["fp32"]}
+            if device.type == "cuda":  # the cost of TrainConfig.deterministic (CUDA kernels only)
+                r["autotuned"] = time_plain(rec, dataclasses.replace(own, deterministic=False), batch, steps, rounds)
             r["ensemble"], r["one_by_one"] = time_ensemble(rec, own, batch, steps, rounds, members)
             results["rows"][row] = r
             results["throughput"].append({
@@ -230,9 +235,10 @@ def run(args: argparse.Namespace) -> dict:
             })
             table.append([row, f"{rec.input_size}", f"{batch}", f"{r['fp32']:.1f}", _x(r["bf16"], r["fp32"]),
                           _x(r["channels_last"], r["fp32"]), _x(r["profile"], r["fp32"]),
-                          f"{r['ensemble'] / r['one_by_one']:.2f}x (K={members})"])
+                          f"{r['ensemble'] / r['one_by_one']:.2f}x (K={members})"]
+                         + ([_x(r["autotuned"], r["profile"])] if "autotuned" in r else []))
         print_table(["row", "side", "batch", "fp32 samples/s", "bf16", "channels_last", "profile's levers",
-                     "ensemble / one by one"], table)
+                     "ensemble / one by one"] + (["deterministic off"] if device.type == "cuda" else []), table)
         extra = list(args.extra_rows) + (list(PAPER_EXTRA_ROWS) if args.paper else [])
         listed = []
         for row in extra:  # the other rows: their own setting only

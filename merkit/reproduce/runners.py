@@ -113,7 +113,7 @@ class DeepRunner:
         from merkit import train as tr
 
         train_idx = self.data.train_samples(spec.train, self.augment)
-        tr.seed_everything(spec.seed)
+        tr.seed_everything(spec.seed, self.train.deterministic)
         model = self.build(spec.seed)
         x = torch.from_numpy(np.ascontiguousarray(self.data.x[train_idx]))
         y, au = self._targets(train_idx)
@@ -134,7 +134,7 @@ class DeepRunner:
         members = [np.searchsorted(used, idx) for idx in own]
         models = []
         for s in specs:
-            tr.seed_everything(s.seed)
+            tr.seed_everything(s.seed, self.train.deterministic)
             models.append(self.build(s.seed))
         x = torch.from_numpy(np.ascontiguousarray(self.data.x[used]))
         y, au = self._targets(used)
