@@ -27,6 +27,7 @@ import dataclasses
 import statistics
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from merkit.bench.common import (
@@ -69,6 +70,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
     parser.add_argument("--save", action=argparse.BooleanOptionalAction, default=True,
                         help="write the throughputs to reports/bench/ for make plan (--quick: no)")
+    parser.add_argument("--out", default=None, help="with --save: this folder instead of reports/bench/")
 
 
 def recipe(row: str) -> Any:
@@ -264,7 +266,8 @@ def run(args: argparse.Namespace) -> dict:
     print(f"median over rows: bf16 {results['bf16_ratio']:.2f}x, channels_last {results['channels_last_ratio']:.2f}x, "
           f"batched ensemble {results['ensemble_ratio']:.2f}x per member vs one by one")
     if args.save:
-        path = save_results("train" if device.type == "cpu" else f"train-{device.type}", results)
+        path = save_results("train" if device.type == "cpu" else f"train-{device.type}", results,
+                            Path(args.out) if args.out else None)
         print(f"throughputs written to {path} (read by make plan)")
     print(ratio_line(results["ratio"], results["alternative"]))
     return results

@@ -4,6 +4,10 @@
 trains MER-auGCN on SAMM -> CASME II with the profile's exact settings (cached like every
 run), then prints the fold's metrics beside the published ones and the time each stage took.
 Protocols: ``ablation`` (SAMM -> CASME II), ``hde`` (both folds), ``cde``, ``au`` (Table VII).
+``--method rrrn`` trains RRRN's column of the occlusion tables, un-occluded (``hde`` or
+``cde``). ``--scale smoke`` uses the small embedded set (seconds of flows), ``--json FILE``
+writes the figures (per run: seconds, samples/s; the flows' seconds; the table) for
+``scripts/gpu-check.sh``.
 
 ``python -m merkit.reproduce --profile paper --plan [--throughput FILE ...]`` (``make plan``)
 trains nothing: it prints per notebook the runs, training sample-steps and flow pairs, and the
@@ -27,12 +31,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from merkit.config import PROFILES, get_profile
     from merkit.data import DataConfig, resolve
-    from merkit.reproduce import augcn, tables
+    from merkit.io import write_json
+    from merkit.reproduce import augcn, rrrn, tables
+    from merkit.train import resolve_device
 
     parser = argparse.ArgumentParser(prog="python -m merkit.reproduce", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="quick", choices=PROFILES)
     parser.add_argument("--data", default="auto", choices=("auto", "synthetic", "real"))
-    parser.add_argument("--method", default="mer_augcn", choices=sorted(augcn.METHODS))
+    parser.add_argument("--method", default="mer_augcn", choices=sorted(augcn.METHODS) + ["rrrn"],
+                        help="a row of MER-auGCN's tables, or rrrn (the occlusion tables' column, un-occluded)")
+    parser.add_argument("--scale", default=None, choices=("full", "smoke"),
+                        help="the embedded set's scale (default: the profile's)")
+    parser.add_argument("--json", default=None, metavar="FILE", help="also write the figures to FILE")
     parser.add_argument("--protocol", default="ablation", choices=("ablation", "hde", "cde", "au"))
     parser.add_argument("--seeds", type=int, nargs="*", default=None,
                         help="replace the profile's seeds (e.g. --seeds 0 for a one-run check)")
@@ -51,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.seeds:
         profile = dataclasses.replace(profile, seeds=tuple(args.seeds))
     data: DataConfig = profile.data if args.data == "auto" else dataclasses.replace(profile.data, source=args.data)
+    if args.scale:
+        data = dataclasses.replace(data, synthetic_scale=args.scale)
     source = resolve(data)
     if args.plan:
         from merkit.reproduce import plan
@@ -58,9 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return plan.cli(profile, source, bench_dir=args.bench_dir, throughput=args.throughput, only=args.only)
     print(source.label)
     au_task = args.protocol == "au"
-    recipe = augcn.recipe(profile, args.method, au_task=au_task)
+    occluded = args.method == "rrrn"
+    if occluded and args.protocol not in ("hde", "cde"):
+        parser.error("--method rrrn takes --protocol hde or cde")
+    recipe = rrrn.recipe(profile, "rrrn") if occluded else augcn.recipe(profile, args.method, au_task=au_task)
     print(f"profile {profile.name}: seeds {list(recipe.seeds)}, {recipe.train}, input {recipe.input_size}px")
-    ws = augcn.workspace(source, au_task=au_task)
+    ws = rrrn.workspace(source) if occluded else augcn.workspace(source, au_task=au_task)
     t0 = time.perf_counter()
     folds = tables.folds(ws, args.protocol, recipe.protocol)
     train_rows = np.unique(np.concatenate([f.train for f in folds]))
@@ -70,13 +85,17 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{t_flows:.0f} s ({int(fs.stats.get('computed', 0))} clips computed, "
           f"{int(fs.stats.get('cached', 0))} cached)")
     t0 = time.perf_counter()
+    results = []
     if au_task:
         table, _ = augcn.au_table(ws, profile)
     else:
-        results = augcn.run_method(ws, profile, args.method, args.protocol)
+        results = (tables.run_recipe(ws, recipe, args.protocol) if occluded
+                   else augcn.run_method(ws, profile, args.method, args.protocol))
         pooled = args.protocol == "cde"
         metrics = ("f1", "wf1") if pooled else ("war", "uar")
-        if args.protocol in ("hde", "cde"):
+        if occluded:
+            table_id = "rrrn.table4" if pooled else "rrrn.table3"
+        elif args.protocol in ("hde", "cde"):
             table_id = "augcn.table6"
         else:  # the ablation table that has this row (Table III, IV or V)
             table_id = next((tid for tid, rows in augcn.ABLATIONS.values() if args.method in rows), "augcn.table3")
@@ -87,7 +106,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{r.seconds:.0f} s, {r.info.get('samples_per_second', float('nan')):.0f} samples/s")
     t_train = time.perf_counter() - t0
     print(table.to_string(index=False))
-    print(f"training/evaluation {t_train:.0f} s; total {time.perf_counter() - start:.0f} s")
+    total = time.perf_counter() - start
+    print(f"training/evaluation {t_train:.0f} s; total {total:.0f} s")
+    if args.json:
+        import torch
+
+        write_json(args.json, {
+            "profile": profile.name, "method": args.method, "protocol": args.protocol, "data": source.label,
+            "device": resolve_device(recipe.train.device).type, "cuda": torch.cuda.get_device_name()
+            if torch.cuda.is_available() else None, "input_size": recipe.input_size, "train": recipe.train,
+            "flows_seconds": t_flows, "flow_samples": len(fs), "train_seconds": t_train, "total_seconds": total,
+            "runs": [{k: r.info.get(k) for k in ("fold", "seed", "train_samples", "samples_per_second")}
+                     | {"seconds": r.seconds} for r in results],
+            "table": table.to_dict(orient="records")})
+        print(f"figures written to {args.json}")
     return 0
 
 
