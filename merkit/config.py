@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from merkit.data import DataConfig
-from merkit.experiments import ExecutionConfig
+from merkit.experiments import ExecutionConfig, execution_from_env
 from merkit.features import (
     HOG3DConfig,
     HOOFConfig,
@@ -164,11 +164,21 @@ class Profile:
 
 
 def get_profile(name: str, **overrides: Any) -> Profile:
-    """The named profile, optionally with top-level fields replaced."""
+    """The named profile, optionally with top-level fields replaced.
+
+    Its ``execution`` takes the environment's overrides (:func:`merkit.experiments.
+    execution_from_env`: ``MERKIT_EXECUTOR``, ``MERKIT_SLURM_*``, which ``make reproduce
+    EXECUTOR=slurm SLURM_PARTITION=gpu ...`` sets), so notebooks run by papermill inherit
+    them; an ``execution`` passed in ``overrides`` replaces the whole section. How a grid runs
+    is never part of a run key nor a departure.
+    """
     try:
         base = _PROFILES[name]
     except KeyError:
         raise ValueError(f"unknown profile {name!r}; choose one of {PROFILES}") from None
+    execution = execution_from_env(base.execution)
+    if execution != base.execution:
+        base = dataclasses.replace(base, execution=execution)
     return dataclasses.replace(base, **overrides) if overrides else base
 
 

@@ -22,21 +22,30 @@ kernel manager provisions CurveZMQ keys (``KernelManager.transport_encryption = 
 jupyter_client >= 8.10, when pyzmq has CURVE and the kernelspec declares
 ``supported_encryption: ["curve"]``), else it uses the local ``ipc`` transport on POSIX.
 Nothing the kernel or a notebook prints is filtered.
+
+Slurm (``make reproduce EXECUTOR=slurm ...``, :mod:`merkit.cluster`): the session opens a ledger
+(``MERKIT_SLURM_LEDGER``) that every kernel appends its submitted job arrays to, and names the
+running notebook in ``MERKIT_NOTEBOOK`` (the submission manifests record it). When a notebook
+fails, what its arrays still have queued is cancelled; when the session ends, by SIGINT or
+SIGTERM too, everything of the ledger still queued is cancelled and the ledger is closed (a
+kernel still waiting stops instead of resubmitting). A re-run computes only what is not stored.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from merkit import paths
+from merkit import cluster, paths
 from merkit.io import atomic_write
 from merkit.report.index import STATUS_FILE, NotebookResult, write_index
 
@@ -247,7 +256,23 @@ class _Progress:
         print(prefix + format_line(result, self.width), file=self.stream, flush=True)
 
 
+def _report_cancelled(ids: Sequence[str], why: str) -> None:
+    if ids:
+        print(f"[merkit] cancelled Slurm job(s) {', '.join(ids)} ({why})", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m merkit.run``: run the notebooks, write the index; the exit status (0 ok, 1 a
+    notebook failed, 2 nothing to run, 130 interrupted by SIGINT/SIGTERM)."""
+    with cluster.sigterm_as_interrupt(only_if_default=False):
+        try:
+            return _main(argv)
+        except KeyboardInterrupt:
+            print("[merkit] interrupted", file=sys.stderr, flush=True)
+            return 130
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m merkit.run", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="quick", choices=("smoke", "quick", "paper"))
     parser.add_argument("--data", default="auto", choices=("auto", "synthetic", "real"))
@@ -266,12 +291,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = _Progress(max(len(b.stem) for b in books))
     results: list[NotebookResult] = []
     began = time.time()
-    for book in books:
-        progress.start(book.stem)
-        result = execute_notebook(book, profile=args.profile, data=args.data)
-        results.append(result)
-        progress.done(result)
-        write_index(results, total_seconds=time.time() - began, budget_minutes=BUDGET_MINUTES.get(args.profile))
+    saved = {k: os.environ.get(k) for k in (cluster.LEDGER_ENV, cluster.SESSION_PID_ENV)}
+    ledger = cluster.open_ledger()
+    try:
+        for book in books:
+            progress.start(book.stem)
+            os.environ[cluster.NOTEBOOK_ENV] = book.stem  # the kernel inherits it (manifests)
+            result = execute_notebook(book, profile=args.profile, data=args.data)
+            results.append(result)
+            progress.done(result)
+            if result.status != "ok":  # what the failed notebook left queued on Slurm
+                _report_cancelled(cluster.cancel_ledger(ledger), f"left by {book.stem}")
+            write_index(results, total_seconds=time.time() - began,
+                        budget_minutes=BUDGET_MINUTES.get(args.profile))
+    finally:
+        os.environ.pop(cluster.NOTEBOOK_ENV, None)
+        with _ignoring_signals():
+            _report_cancelled(cluster.cancel_ledger(ledger, close=True), "the session ended")
+        for key, value in saved.items():  # a caller in the same process is not left in this session
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     total = time.time() - began
     index = write_index(results, total_seconds=total, budget_minutes=BUDGET_MINUTES.get(args.profile))
     print(format_total(total, args.profile), flush=True)
@@ -281,6 +322,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[merkit] FAILED: {', '.join(failed)} (see their reports)", file=sys.stderr)
         return 1
     return 0
+
+
+@contextlib.contextmanager
+def _ignoring_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM held off in the block (a second Ctrl-C must not skip the cancelling)."""
+    try:
+        saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
 
 
 if __name__ == "__main__":

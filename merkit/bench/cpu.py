@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> dict:
     """CPU levers: fused / foreach Adam vs the loop kernel, torch.compile, threads per worker, frame reuse."""
     results: dict[str, Any] = {}
     with torch_threads(1) as threads:
-        print(f"== cpu levers benchmark ({threads} torch thread per training, as each quick worker has) ==")
+        print(f"== cpu benchmark: CPU levers ({threads} torch thread per training, as each quick worker has) ==")
         print(machine_line("cpu"))
         kernels = adam_kernels(list(args.rows), args.steps)
         results["adam"] = kernels

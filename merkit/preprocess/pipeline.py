@@ -43,6 +43,15 @@ models are loaded once per process and shared (the detectors through
 OpenCV runs with one thread per worker during a parallel build (2 workers on 2 cores: no
 oversubscription; the flows are bit for bit those of the worker processes), and the clips go
 out one per task, largest first, so clips of unequal cost finish together.
+
+On a Slurm cluster (``build_flowset(..., slurm=SlurmConfig(...))``, which
+:mod:`merkit.reproduce.tables` passes when ``ExecutionConfig.executor == "slurm"``) the missing
+clips go out in batches of ``SlurmConfig.clips_per_task`` (largest first, dealt round-robin so
+the batches cost alike) as the tasks of one job array (:func:`merkit.cluster.run_array`): each
+task re-checks the cache, computes its clips in ``cpus_per_task`` threads and writes their
+entries; this process then loads every clip from the cache as for a warm build. A batch that
+failed on every attempt is a :class:`merkit.cluster.ArrayIncomplete` naming its clips, job ids
+and logs (the clips that finished stay cached).
 """
 
 from __future__ import annotations
@@ -60,6 +69,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from merkit import cluster
 from merkit.io import die_with_parent
 from merkit.preprocess import cache
 from merkit.preprocess.augment import AugmentConfig, augment_pairs
@@ -638,6 +648,66 @@ def _compute_parallel(
     )(jobs)
 
 
+@dataclass(frozen=True)
+class _FlowPayload:
+    """What every Slurm task of one flow build shares."""
+
+    cfg: PreprocessConfig
+    occlusion: Any
+    root: Path
+
+
+def _flow_task(payload: _FlowPayload, batch: Sequence[ClipPlan]) -> list[str]:
+    """One Slurm array task: compute and cache the clips of ``batch`` that are not cached yet
+    (in the task's CPUs as threads); their names."""
+    cfg, occlusion, root = payload.cfg, payload.occlusion, payload.root
+    todo = [p for p in batch if _load(p, cfg, root) is None]
+    threads = cluster.task_cpus(1)
+    if threads > 1 and len(todo) > 1:
+        done = _compute_parallel(range(len(todo)), todo, cfg, occlusion, root, threads, "threads")
+        with contextlib.closing(done):
+            for _ in done:
+                pass
+    else:
+        for plan in todo:
+            compute_clip(plan, cfg, occlusion, root=root)
+    return [p.item.name for p in batch]
+
+
+def _compute_on_slurm(
+    missing: Sequence[int],
+    plans: Sequence[ClipPlan],
+    cfg: PreprocessConfig,
+    occlusion: Any,
+    root: Path | None,
+    slurm: cluster.SlurmConfig,
+    progress: bool,
+) -> Iterator[tuple[int, ClipFlows]]:
+    """``(row, ClipFlows)`` of the ``missing`` clips, computed by Slurm array tasks and loaded
+    from the cache; :class:`merkit.cluster.ArrayIncomplete` for batches that failed for good."""
+    order = _largest_first(missing, plans)
+    n_batches = -(-len(order) // slurm.clips_per_task)
+    batches = [[plans[i] for i in order[b::n_batches]] for b in range(n_batches)]
+    where = Path(root or cache.cache_root()).resolve()
+    desc = f"flows{'' if occlusion is None else ' ' + occlusion.key}"
+    outcome = cluster.run_array(_flow_task, batches, slurm, shared=_FlowPayload(cfg, occlusion, where), desc=desc,
+                                describe=lambda b: {"clips": [p.item.name for p in b]}, progress=progress)
+    if outcome.failed:
+        lines = [f"{desc}: {sum(len(f.item) for f in outcome.failed)} clip(s) failed on Slurm on every attempt "
+                 "(the others are cached; building again computes only these):"]
+        for f in outcome.failed:
+            lines.append("  clips " + ", ".join(p.item.name for p in f.item))
+            lines.append(f.describe())
+        raise cluster.ArrayIncomplete("\n".join(lines), outcome.failed)
+    for i in missing:
+        hit = _load(plans[i], cfg, root)
+        if hit is None:
+            raise FileNotFoundError(
+                f"{plans[i].item.name}: its Slurm task finished but its cache entry {plans[i].flow_path(where)} "
+                "cannot be read here: is the cache on a file system the compute nodes share (MERKIT_DATA)?")
+        yield i, dataclasses.replace(hit, from_cache=False)  # computed by this build, on Slurm
+
+
 def build_flowset(
     df: Any,
     cfg: PreprocessConfig,
@@ -648,6 +718,7 @@ def build_flowset(
     progress: bool = True,
     cache_root: Path | None = None,
     backend: Literal["threads", "processes"] = "threads",
+    slurm: cluster.SlurmConfig | None = None,
 ) -> FlowSet:
     """Flows of every clip of ``df`` (one row per clip, the loaders' schema), cached per clip.
 
@@ -660,7 +731,9 @@ def build_flowset(
     (default: threads of this process, OpenCV set to one thread each for the build, which also
     affects other threads' OpenCV calls meanwhile) or ``"processes"`` (joblib's loky workers,
     for an occlusion spec that holds the GIL); both give the same flows. ``n_jobs=1`` (or a
-    single missing clip) computes in this thread with OpenCV's own thread count.
+    single missing clip) computes in this thread with OpenCV's own thread count. ``slurm``: the
+    missing clips are computed by Slurm array tasks instead, ``slurm.clips_per_task`` per task
+    (module docs), then loaded from the cache (which the compute nodes must share).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
@@ -696,7 +769,11 @@ def build_flowset(
                 results[i] = hit
                 bar.update(1)
         missing = [i for i in range(n) if i not in results]
-        if missing and n_jobs != 1 and len(missing) > 1:
+        if missing and slurm is not None:
+            for i, res in _compute_on_slurm(missing, plans, cfg, occlusion, cache_root, slurm, progress):
+                results[i] = res
+                bar.update(1)
+        elif missing and n_jobs != 1 and len(missing) > 1:
             done = _compute_parallel(missing, plans, cfg, occlusion, cache_root, n_jobs, backend)
             with contextlib.closing(done):  # restores OpenCV's threads even on an early exit
                 for i, res in done:

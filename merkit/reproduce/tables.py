@@ -149,8 +149,12 @@ class Workspace:
     cache: dict[str, Any] = field(default_factory=dict)  # in-memory memo (fingerprint, volumes)
 
     def flowset(self, cfg: PreprocessConfig, train_rows: np.ndarray | None = None, *,
-                occlusion: Any | None = None, progress: bool = True) -> FlowSet:
+                occlusion: Any | None = None, progress: bool = True,
+                execution: ExecutionConfig | None = None) -> FlowSet:
         """Flows under ``cfg``; clips in ``train_rows`` (default: all) get their augmented pairs.
+
+        ``execution``: with ``executor="slurm"`` the missing clips are computed by Slurm array
+        tasks (:func:`merkit.preprocess.pipeline.build_flowset`'s ``slurm``); else on this machine.
 
         Test clips only need their original pair, so a protocol whose folds never train on a
         clip (e.g. the SAMM->CASME II ablations) does not pay for that clip's augmentation.
@@ -167,8 +171,9 @@ class Workspace:
         if occlusion is not None:  # one occluded condition in memory at a time
             for k in [k for k in self.flows if k[1] is not None and k != memo_key]:
                 del self.flows[k], self.augmented[k]
+        slurm = execution.slurm if execution is not None and execution.executor == "slurm" else None
         self.flows[memo_key] = build_flowset(self.df, cfg, train_mask=mask, occlusion=occlusion,
-                                             progress=progress)
+                                             progress=progress, slurm=slurm)
         self.augmented[memo_key] = mask
         return self.flows[memo_key]
 
@@ -246,7 +251,7 @@ def run_recipe(ws: Workspace, recipe: DeepRecipe, protocol: Protocol, *, conditi
     """Every (fold, seed) run of one deep row (cached, resumable, parallel)."""
     fold_list = folds(ws, protocol, recipe.protocol)
     train_rows = np.unique(np.concatenate([f.train for f in fold_list])) if recipe.augment else np.array([], np.int64)
-    fs = ws.flowset(recipe.flows, train_rows, occlusion=occlusion, progress=progress)
+    fs = ws.flowset(recipe.flows, train_rows, occlusion=occlusion, progress=progress, execution=recipe.execution)
     model_aus = getattr(recipe.config, "resolved_aus", ()) if recipe.model == "mer_augcn" else ()
     aus = protocols.au_targets(ws.df, model_aus) if model_aus else np.zeros((len(ws.df), 0), np.int64)
     data = FlowData(fs.x, fs.clip, fs.is_original, ws.df["objective_class"].to_numpy(), aus)
@@ -262,7 +267,8 @@ def run_recipe(ws: Workspace, recipe: DeepRecipe, protocol: Protocol, *, conditi
     batched = ex.ensemble == "on" or (ex.ensemble == "auto" and resolve_device(recipe.train.device).type == "cuda")
     return experiments.run_grid(specs, runner, n_jobs=ex.n_jobs, threads_per_job=ex.threads_per_job,
                                 progress=progress, desc=f"{recipe.method} {protocol} {condition}",
-                                ensemble_size=ex.ensemble_size if batched else 0)
+                                ensemble_size=ex.ensemble_size if batched else 0,
+                                executor=ex.executor, slurm=ex.slurm)
 
 
 def run_svm(ws: Workspace, recipe: SVMRecipe, protocol: Protocol, features: np.ndarray, *,
@@ -277,8 +283,10 @@ def run_svm(ws: Workspace, recipe: SVMRecipe, protocol: Protocol, features: np.n
                             hashlib.sha256(used.tobytes()).hexdigest()])
 
     specs = _specs(recipe, protocol, fold_list, data_key, condition)
-    return experiments.run_grid(specs, runner, n_jobs=recipe.execution.n_jobs, threads_per_job=1,
-                                progress=progress, desc=f"{recipe.method} {protocol} {condition}")
+    ex = recipe.execution
+    return experiments.run_grid(specs, runner, n_jobs=ex.n_jobs, threads_per_job=1, progress=progress,
+                                desc=f"{recipe.method} {protocol} {condition}", executor=ex.executor,
+                                slurm=ex.slurm)
 
 
 # --- scoring ----------------------------------------------------------------------------------
