@@ -77,7 +77,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from merkit import paths
-from merkit.io import read_json, write_json
+from merkit.io import pid_alive, read_json, write_json
 
 #: the environment variable naming the session's ledger of submitted arrays (:func:`open_ledger`)
 LEDGER_ENV = "MERKIT_SLURM_LEDGER"
@@ -572,19 +572,12 @@ def ledger_closed(path: str | os.PathLike[str] | None = None) -> bool:
     this process's) the session that opened it (:data:`SESSION_PID_ENV`) is gone."""
     if path is None:
         pid = os.environ.get(SESSION_PID_ENV, "").strip()
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             return True
     path = path or os.environ.get(LEDGER_ENV, "").strip()
     return bool(path) and any(line.split("\t", 1)[0] == _CLOSED for line in _ledger_lines(path))
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 

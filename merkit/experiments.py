@@ -39,6 +39,7 @@ from merkit.io import (
     die_with_parent,
     file_fingerprint,
     parent_alive,
+    pid_alive,
     read_json,
     remove_stale_temps,
     stable_hash,
@@ -678,13 +679,8 @@ def _alive_here(record: dict[str, Any]) -> bool:
     """The grid's process still runs (only knowable on the host that started it)."""
     if record.get("finished") or record.get("host") != socket.gethostname():
         return False
-    try:
-        os.kill(int(record.get("pid", -1)), 0)
-    except (ProcessLookupError, ValueError, OverflowError):
-        return False
-    except PermissionError:
-        return True
-    return True
+    pid = record.get("pid")
+    return isinstance(pid, int) and 0 < pid < 2 ** 31 and pid_alive(pid)
 
 
 def grid_status(store: RunStore | None = None, slurm: SlurmConfig | None = None, *,

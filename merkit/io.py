@@ -61,7 +61,8 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
         raise
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (one of another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -108,7 +109,7 @@ def remove_stale_temps(
             if pid is None:
                 stale = age > min_age_s
             else:
-                stale = age > live_max_age_s or (age > 5.0 and not _pid_alive(int(pid)))
+                stale = age > live_max_age_s or (age > 5.0 and not pid_alive(int(pid)))
             if stale:
                 path.unlink(missing_ok=True)
                 removed.append(path)

@@ -125,6 +125,25 @@ def classification_scores(y_true: object, y_pred: object, labels: Labels) -> dic
 # --- subject-clustered bootstrap intervals ----------------------------------------------------
 
 #: metrics of the classification tables (1-D labels)
+def uf1_uar_by_group(y_true: object, y_pred: object, groups: object, labels: Labels,
+                     *, whole: str = "composite") -> dict[str, dict[str, float]]:
+    """MEGC 2019's scores: ``{whole: {"uf1", "uar"}, <group>: {...}, ...}`` (groups in order of
+    first appearance), each from the predictions pooled over all folds (the LOSO subjects).
+
+    UF1 is the unweighted (macro) F1, Eq. 9: the mean over ``labels`` of 2TP/(2TP+FP+FN) with
+    TP/FP/FN counted over every clip of the group; UAR the mean per-class recall TP/N (Eq. 8).
+    A class absent from a group's truth and predictions scores 0 in that group.
+    """
+    t, p, g = _as_int(y_true), _as_int(y_pred), np.asarray(groups, dtype=object)
+    if not len(t) == len(p) == len(g):
+        raise ValueError(f"y_true, y_pred and groups differ in length: {len(t)}, {len(p)}, {len(g)}")
+    out = {whole: {"uf1": f1(t, p, labels), "uar": uar(t, p, labels)}}
+    for name in dict.fromkeys(g.tolist()):
+        mask = g == name
+        out[str(name)] = {"uf1": f1(t[mask], p[mask], labels), "uar": uar(t[mask], p[mask], labels)}
+    return out
+
+
 CLASS_METRICS: tuple[str, ...] = ("war", "uar", "f1", "wf1")
 #: metrics of Table VII (multi-label 0/1 arrays): ``("au_f1", j)`` = F1 of AU column ``j``,
 #: ``"au_f1_mean"`` = the mean of the per-AU F1 (Table VII's "Avg.")

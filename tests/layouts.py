@@ -208,3 +208,22 @@ def make_samm_tree(
         for n in numbers:
             _write_frame(folder / f"{subject}_{n:0{pad}d}.jpg", n, image_size, gray=True)
     return root
+
+
+#: SMIC-HS class folders -> the abbreviation in their clip folders' names
+SMIC_CLASSES = {"negative": "ne", "positive": "po", "surprise": "sur"}
+
+
+def make_smic_tree(root: Path, clips: Sequence[Mapping[str, Any]], *, image_size: int = 8,
+                   suffix: str = ".bmp") -> Path:
+    """A SMIC-HS folder ``root/HS/s<N>/micro/<class>/<clip>/image<NNNNNNN><suffix>`` (colour
+    frames, 7-digit numbers as in the real data). Clip dict keys: ``subject`` (int),
+    ``emotion`` (a class folder), ``number`` (the clip's NN), ``onset``, ``offset``, optional
+    ``clip`` (the folder name, default ``s<N>_<abbrev>_<NN>``) and ``frames`` (as above)."""
+    for c in clips:
+        name = c.get("clip") or f"s{c['subject']}_{SMIC_CLASSES[c['emotion']]}_{c['number']:02d}"
+        folder = root / "HS" / f"s{c['subject']}" / "micro" / c["emotion"] / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for n in _frame_numbers(c) or ():
+            _write_frame(folder / f"image{n:07d}{suffix}", n, image_size, gray=False)
+    return root

@@ -278,8 +278,8 @@ def test_megc2018_is_the_composite_of_the_registered_pair(casme_root: Path, samm
         composite.load({"samm": samm_root}, options={"casme2": {"variant": "raw"}})
     with pytest.raises(ValueError, match="at least one"):
         composite.load({})
-    with pytest.raises(KeyError, match="unknown data set 'smic'"):
-        composite.load({"smic": samm_root})
+    with pytest.raises(KeyError, match="unknown data set 'mmew'"):
+        composite.load({"mmew": samm_root})
 
 
 def test_megc2018_merges_skipped(tmp_path: Path) -> None:

@@ -130,7 +130,7 @@ def no_roots(monkeypatch, tmp_path):
 
 
 def test_builtin_entries():
-    assert [e.name for e in list_datasets()][:2] == ["casme2", "samm"]
+    assert [e.name for e in list_datasets()][:3] == ["casme2", "samm", "smic"]
     casme2, samm = get_dataset("casme2"), get_dataset("samm")
     assert (casme2.label, casme2.env_var, casme2.synthetic_dir) == ("CASME II", "CASME2_ROOT", "CASME2")
     assert (samm.label, samm.env_var, samm.synthetic_dir) == ("SAMM", "SAMM_ROOT", "SAMM")
@@ -139,8 +139,8 @@ def test_builtin_entries():
     from merkit.data import casme2 as casme2_module
 
     assert casme2.load_function() is casme2_module.load
-    with pytest.raises(KeyError, match="registered: casme2, samm"):
-        get_dataset("smic")
+    with pytest.raises(KeyError, match="registered: casme2, samm, smic"):
+        get_dataset("mmew")
 
 
 def test_duplicate_registration_raises(toy):

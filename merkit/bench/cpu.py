@@ -63,28 +63,11 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 def _step_fn(row: str, adam: str, compiled: bool = False, seed: int = 0) -> tuple[Any, Any, int]:
     """``(step, optimiser, batch)``: one training step of ``row``'s recipe on random flows."""
-    import torch
-
     from merkit.bench import levers as lv
-    from merkit.train import Levers
-    from merkit.train import adam as make_adam
 
     rec = lv.recipe(row)
     train = dataclasses.replace(rec.train, device="cpu", adam=adam)
-    levers = Levers.resolve(train)
-    model = levers.model(lv._build(rec, seed)).train()
-    opt = make_adam(model.parameters(), train)
-    x, y, au = lv._batch(rec, rec.train.batch_size, levers.device)
-    x = levers.inputs(x)
-    forward = torch.compile(model) if compiled else model
-
-    def step() -> None:
-        with levers.autocast():
-            loss, _ = rec.objective(forward(x), y, au)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
+    step, opt, _ = lv.plain_step(rec, train, rec.train.batch_size, seed=seed, compiled=compiled)
     return step, opt, rec.train.batch_size
 
 

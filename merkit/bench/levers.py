@@ -109,25 +109,37 @@ def _build(rec: Any, seed: int) -> Any:
     return create_model(rec.model, rec.config, input_size=rec.input_size)
 
 
-def time_plain(rec: Any, train: Any, batch: int, steps: int, rounds: int) -> float:
-    """Samples/s of one model's training steps under ``train``'s levers."""
+def plain_step(rec: Any, train: Any, batch: int, *, seed: int = 0, compiled: bool = False) -> tuple[Any, Any, Any]:
+    """``(step, optimiser, levers)``: one training step of ``rec``'s model (seed ``seed``) on a
+    fixed random batch of ``batch`` flows under ``train``'s levers, as ``fit`` trains
+    (``compiled``: the forward through ``torch.compile``)."""
+    import torch
 
-    from merkit.train import Levers, adam, set_deterministic
+    from merkit.train import Levers, adam
 
-    set_deterministic(train.deterministic)
     levers = Levers.resolve(train)
-    model = levers.model(_build(rec, 0)).train()
+    model = levers.model(_build(rec, seed)).train()
     opt = adam(model.parameters(), train)
     x, y, au = _batch(rec, batch, levers.device)
     x = levers.inputs(x)
+    forward = torch.compile(model) if compiled else model
 
     def step() -> None:
         with levers.autocast():
-            loss, _ = rec.objective(model(x), y, au)
+            loss, _ = rec.objective(forward(x), y, au)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
+    return step, opt, levers
+
+
+def time_plain(rec: Any, train: Any, batch: int, steps: int, rounds: int) -> float:
+    """Samples/s of one model's training steps under ``train``'s levers."""
+    from merkit.train import set_deterministic
+
+    set_deterministic(train.deterministic)
+    step, _, levers = plain_step(rec, train, batch)
     return _rate(step, batch, steps, rounds, levers.device)
 
 

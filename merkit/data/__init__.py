@@ -4,15 +4,20 @@ The bottom layer: it imports only :mod:`merkit.paths`, :mod:`merkit.io`, :mod:`m
 and :mod:`merkit.landmarks` (never torch, scikit-learn or OpenCV at import time).
 
 Data sets are entries of a registry (:mod:`merkit.data.registry`: name, label, root variable,
-layout, loader, synthetic stand-in); CASME II and SAMM are the built-in ones. Loaders (all
+layout, loader, synthetic stand-in); CASME II, SAMM and SMIC-HS are the built-in ones
+(SMIC-HS without a synthetic stand-in yet). Loaders (all
 read the folders as distributed; the embedded synthetic set is written in the same layouts,
 so the same loaders read it):
 
 * :func:`merkit.data.casme2.load` ``(root, *, variant="raw", on_missing="error", ...)``
 * :func:`merkit.data.samm.load` ``(root, *, on_missing="error", ...)``
+* :func:`merkit.data.smic.load` ``(root, *, on_missing="error", apex_table=None, ...)``: SMIC-HS
+  (class by folder, no AU codes: ``objective_class`` 0, not coded)
 * :func:`merkit.data.composite.load` ``(roots, classes=MEGC_CLASSES, ...)``: any registered
   data sets, ``roots`` mapping name -> folder
 * :func:`merkit.data.megc2018.load` ``(casme2_root, samm_root, classes=(1, 2, 3, 4, 5))``
+* :func:`merkit.data.megc2019.load` ``(casme2_root, samm_root, smic_root)``: the MEGC 2019
+  composite, plus the column ``emotion_class`` (negative / positive / surprise)
 
 Where the data come from (licensed roots or the synthetic set): :class:`DataConfig` ->
 :func:`resolve` -> :class:`DataSource` (``.load(classes)``); ``python -m merkit.data`` prints
@@ -30,7 +35,7 @@ Schema (:data:`COLUMNS`, in order; one row per clip, sorted by dataset, subject,
 ``offset``           int, last frame number
 ``apex_estimated``   bool, the sheet held ``"/"``; apex = ``(onset + offset) // 2``
 ``aus``              tuple[int, ...], sorted unique AU numbers (laterality dropped)
-``objective_class``  int 1–7
+``objective_class``  int 1–7; 0 (not coded) for a data set without AU codes (SMIC)
 ``emotion``          str, the coders' estimated emotion, lower case
 ``frames``           tuple[Path, ...], onset..offset inclusive, temporal order
                      (``frames[apex - onset]`` is the apex frame)
@@ -49,7 +54,7 @@ subject, clip, where, reason); nothing is dropped silently. Errors are
 
 from __future__ import annotations
 
-from merkit.data import casme2, composite, megc2018, registry, samm
+from merkit.data import casme2, composite, megc2018, megc2019, registry, samm, smic
 from merkit.data._common import (
     COLUMNS,
     AnnotationError,
@@ -85,10 +90,12 @@ __all__ = [
     "get_dataset",
     "list_datasets",
     "megc2018",
+    "megc2019",
     "register_dataset",
     "registry",
     "resolve",
     "samm",
+    "smic",
     "unregister_dataset",
     "validate",
 ]

@@ -89,6 +89,9 @@ _DTYPES: dict[str, str] = {
     **dict.fromkeys(("dataset", "subject", "clip", "emotion", "type", "aus_text", "source_file"), "str"),
 }
 
+#: ``objective_class`` of a clip whose data set has no AU coding (SMIC): no objective class
+NOT_CODED = 0
+
 _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6, "VII": 7}
 
 #: How many rows from the top of a sheet are searched for the header row.
@@ -680,7 +683,8 @@ def validate(df: pd.DataFrame) -> pd.DataFrame:
 
     Checks the columns (:data:`COLUMNS`, in order), one row per (subject, clip), subjects
     prefixed by their dataset, ``onset <= apex <= offset``, ``n_frames == offset - onset + 1 ==
-    len(frames)``, existing frame files, AU tuples of positive ints and classes 1–7. Raises
+    len(frames)``, existing frame files, AU tuples of positive ints and classes 1–7 (or :data:`NOT_CODED`
+    for a clip without AU codes, as in SMIC). Raises
     :class:`AnnotationError` naming the first bad clip.
     """
     if tuple(df.columns) != COLUMNS:
@@ -704,8 +708,8 @@ def validate(df: pd.DataFrame) -> pd.DataFrame:
             problems.append("some frame paths are not files")
         if not (isinstance(row.aus, tuple) and all(isinstance(a, int) and a > 0 for a in row.aus)):
             problems.append(f"aus {row.aus!r} is not a tuple of positive ints")
-        if row.objective_class not in OBJECTIVE_CLASSES:
-            problems.append(f"objective class {row.objective_class} not in 1–7")
+        if row.objective_class not in OBJECTIVE_CLASSES and not (row.objective_class == NOT_CODED and row.aus == ()):
+            problems.append(f"objective class {row.objective_class} not in 1–7 (0, not coded, only without AUs)")
         if problems:
             raise AnnotationError(f"{name}: " + "; ".join(problems))
     return df

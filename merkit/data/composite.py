@@ -33,7 +33,7 @@ def check_classes(classes: Iterable[int]) -> tuple[int, ...]:
 
 def load(
     roots: Mapping[str, str | os.PathLike[str]],
-    classes: Iterable[int] = MEGC_CLASSES,
+    classes: Iterable[int] | None = MEGC_CLASSES,
     *,
     on_missing: OnMissing = "error",
     apex_rule: ApexRule = "middle",
@@ -44,7 +44,8 @@ def load(
     ``roots``: data set name -> its root (every name registered, see
     :mod:`merkit.data.registry`); the loaders run in this order. ``classes``: the objective
     classes kept (default I–V, the MEGC 2018 set; :data:`merkit.facs.OBJECTIVE_CLASSES` keeps
-    every clip). ``on_missing`` / ``apex_rule`` go to every loader; ``options`` adds keyword
+    every coded clip; ``None`` keeps every clip, those of a data set without AU codes too, as the
+    MEGC 2019 composite needs). ``on_missing`` / ``apex_rule`` go to every loader; ``options`` adds keyword
     arguments per data set (``{"casme2": {"variant": "cropped"}}``).
 
     Rows are sorted by dataset, subject, clip. ``df.attrs``: ``"classes"``; ``"skipped"`` (every
@@ -55,7 +56,7 @@ def load(
     """
     if not roots:
         raise ValueError("a composite needs at least one data set root")
-    wanted = check_classes(classes)
+    wanted = None if classes is None else check_classes(classes)
     options = dict(options or {})
     unknown = set(options) - set(roots)
     if unknown:
@@ -69,7 +70,7 @@ def load(
         parts[name] = part
 
     attrs: dict[str, Any] = {
-        "classes": list(wanted),
+        "classes": None if wanted is None else list(wanted),
         "skipped": [s for part in parts.values() for s in part.attrs.get("skipped", [])],
         "unused_objective_rows": [
             r for part in parts.values() for r in part.attrs.get("unused_objective_rows", [])
@@ -78,12 +79,14 @@ def load(
     }
     for name, part in parts.items():
         attrs[name] = {k: v for k, v in part.attrs.items() if k not in _GATHERED}
-        dropped = part.loc[~part["objective_class"].isin(wanted), "objective_class"]
+        kept = part["objective_class"].isin(wanted) if wanted is not None else pd.Series(True, index=part.index)
+        dropped = part.loc[~kept, "objective_class"]
         attrs["excluded_by_class"][name] = {
             str(k): int(v) for k, v in sorted(Counter(dropped.tolist()).items())
         }
     df = pd.concat(list(parts.values()), ignore_index=True)
-    df = df[df["objective_class"].isin(wanted)]
+    if wanted is not None:
+        df = df[df["objective_class"].isin(wanted)]
     df = df.sort_values(["dataset", "subject", "clip"], kind="stable").reset_index(drop=True)
     df.attrs = attrs
     return df

@@ -133,8 +133,23 @@ root/
     synthetic_dir="SAMM",
 )
 
+SMIC = DatasetEntry(
+    name="smic",
+    label="SMIC-HS",
+    env_var="SMIC_ROOT",
+    layout="""\
+root/
+  HS/s1/micro/negative/s1_ne_01/image0600001.bmp    colour frames at 100 fps, onset..offset;
+     s1/micro/positive/s1_po_02/...                 the class is the folder (negative,
+     s1/micro/surprise/s1_sur_01/...                positive, surprise); no AU codes, no apex
+                                                    (the middle frame, flagged, unless an
+                                                    apex table Subject, Filename, Apex is given)
+""",
+    loader="merkit.data.smic:load",
+)
+
 #: The data sets registered when merkit starts, in this order.
-BUILTIN: tuple[DatasetEntry, ...] = (CASME2, SAMM)
+BUILTIN: tuple[DatasetEntry, ...] = (CASME2, SAMM, SMIC)
 
 _REGISTRY: dict[str, DatasetEntry] = {}
 

@@ -159,7 +159,15 @@ import pandas as pd
 from merkit import paths
 from merkit.data import registry
 from merkit.facs import MEGC_CLASSES, TABLE_VII_AUS, objective_class
-from merkit.io import atomic_write, file_fingerprint, read_json, stable_hash, to_json, write_json
+from merkit.io import (
+    atomic_write,
+    file_fingerprint,
+    pid_alive,
+    read_json,
+    stable_hash,
+    to_json,
+    write_json,
+)
 
 Scale = Literal["full", "smoke"]
 
@@ -1282,13 +1290,6 @@ def _check_replaceable(out_dir: Path) -> None:
         )
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -1298,7 +1299,7 @@ def _clean_stale(out_dir: Path) -> None:
         return
     for entry in out_dir.parent.glob(f".{out_dir.name}.partial-*"):
         match = re.match(rf"\.{re.escape(out_dir.name)}\.partial-(\d+)-", entry.name)
-        if match and not _pid_alive(int(match.group(1))):
+        if match and not pid_alive(int(match.group(1))):
             shutil.rmtree(entry, ignore_errors=True)
 
 
