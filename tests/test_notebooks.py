@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import nbformat
+import numpy as np
+import pandas as pd
 import pytest
 
-from merkit import paths, run
+from merkit import metrics, paths, run
+from merkit.reproduce import tables
 
 NOTEBOOKS = run.discover()
 
@@ -24,11 +27,41 @@ def test_notebook_runs_in_smoke_profile(notebook, isolated_env):
     html = (paths.reports_dir() / f"{notebook.stem}.html").read_text(encoding="utf-8")
     assert "SYNTHETIC DATA" in html  # every report says when it is built on synthetic data
     tables = sorted(t for t in paths.tables_dir().glob(f"{notebook.stem}*.json")
-                    if not t.name.endswith("-headline.json"))
+                    if not t.name.endswith(("-headline.json", "-predictions.json")))
     assert tables, "a notebook writes its results as data before rendering"
     meta = json.loads(tables[0].read_text())
     assert meta["profile"]["name"] == "smoke" and meta["synthetic"] is True
     assert meta["git"] and meta["values"]
+    predictions = paths.tables_dir() / f"{notebook.stem}-predictions.csv"
+    if predictions.exists():
+        assert "tables/" + predictions.name in html  # the report links its predictions
+        _rescore(pd.read_csv(predictions), pd.read_csv(paths.tables_dir() / f"{notebook.stem}.csv"))
+
+
+CLASS_SCORES = {"war": metrics.war, "uar": metrics.uar, "f1": metrics.f1, "wf1": metrics.wf1}
+
+
+def _rescore(preds: pd.DataFrame, table: pd.DataFrame) -> None:
+    """Every class-metric cell of ``table`` whose runs are in ``preds`` (not the literature,
+    the fold averages or the mean of methods) equals the mean over seeds of that metric
+    recomputed from the per-clip predictions, pooled over the cell's folds."""
+    assert preds["clip"].notna().all() and preds["seed"].notna().all()
+    if "true_class" not in preds:  # the AU task: one 0/1 column per AU
+        assert any(c.startswith("true_au") for c in preds) and any(c.startswith("p_au") for c in preds)
+        return
+    checked = 0
+    for row in table[table["metric"].isin(list(CLASS_SCORES)) & (table["fold"] != "avg")].itertuples():
+        sel = preds[preds["method"] == row.method]
+        if "condition" in table and isinstance(row.condition, str):
+            sel = sel[sel["condition"] == row.condition]
+        sel = sel[sel["fold"] == row.fold] if (sel["fold"] == row.fold).any() else sel[sel["protocol"] == "cde"]
+        if sel.empty or pd.isna(row.ours):
+            continue
+        per_seed = [CLASS_SCORES[row.metric](g["true_class"], g["predicted_class"], tables.LABELS)
+                    for _, g in sel.groupby("seed")]
+        assert np.mean(per_seed) == pytest.approx(row.ours, abs=1e-9), (row.method, row.fold, row.metric)
+        checked += 1
+    assert checked, "no table cell was re-scored from the predictions"
 
 
 def test_index_lists_reports_and_failures(isolated_env):

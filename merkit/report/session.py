@@ -36,7 +36,7 @@ from merkit.data import DataSource, data_fingerprint, resolve
 from merkit.io import atomic_path, write_json
 from merkit.paper import PAPER_PROFILE_DEPARTURES
 from merkit.report.index import write_headline
-from merkit.reproduce.tables import FOLD_NAMES, METRIC_NAMES, METRIC_ORDER
+from merkit.reproduce.tables import FOLD_NAMES, METRIC_NAMES, METRIC_ORDER, predictions
 
 __all__ = ["METRIC_NAMES", "METRIC_ORDER", "PUBLISHED_NOTE", "Report", "beside", "git_revision", "start"]
 
@@ -151,6 +151,23 @@ class Report:
         meta = self.provenance(clips) | {"table": base, "extra": extra or {}}
         meta["values"] = table.to_dict(orient="records")
         write_json(out.with_suffix(".json"), meta)
+
+    def save_predictions(self, results: Any, clips: pd.DataFrame) -> Any:
+        """Write every run's per-clip predictions to ``tables/<name>-predictions.csv``
+        (:func:`merkit.reproduce.tables.predictions`) and its provenance beside it; returns a
+        link to display (``display(rep.save_predictions(results, ws.df))``)."""
+        from IPython.display import HTML
+
+        frame = predictions(results, clips)
+        out = paths.tables_dir() / f"{self.name}-predictions.csv"
+        with atomic_path(out) as tmp:
+            frame.to_csv(tmp, index=False)
+        write_json(out.with_suffix(".json"), self.provenance(clips) | {
+            "table": out.stem, "rows": len(frame), "columns": list(frame.columns)})
+        runs = frame.groupby(["method", "protocol", "condition", "fold", "seed"], dropna=False).ngroups if len(frame) else 0
+        return HTML(f'<p>Per-clip predictions of all {runs} runs ({len(frame)} rows: clip, subject, data set, '
+                    f'fold, seed, true and predicted class, class and AU probabilities), to re-score with any '
+                    f'metric: <a href="tables/{html.escape(out.name)}">tables/{html.escape(out.name)}</a></p>')
 
     def save_figure(self, fig: Any, stem: str, *, main: bool = False) -> None:
         """Save a matplotlib figure to ``figures/<name>-<stem>.png`` atomically (it still displays).

@@ -265,10 +265,15 @@ def run_recipe(ws: Workspace, recipe: DeepRecipe, protocol: Protocol, *, conditi
                    lambda f: ws.data_key(recipe.flows, condition, occlusion, rows=_fold_rows(f)), condition)
     ex = recipe.execution
     batched = ex.ensemble == "on" or (ex.ensemble == "auto" and resolve_device(recipe.train.device).type == "cuda")
-    return experiments.run_grid(specs, runner, n_jobs=ex.n_jobs, threads_per_job=ex.threads_per_job,
-                                progress=progress, desc=f"{recipe.method} {protocol} {condition}",
-                                ensemble_size=ex.ensemble_size if batched else 0,
-                                executor=ex.executor, slurm=ex.slurm)
+    results = experiments.run_grid(specs, runner, n_jobs=ex.n_jobs, threads_per_job=ex.threads_per_job,
+                                   progress=progress, desc=f"{recipe.method} {protocol} {condition}",
+                                   ensemble_size=ex.ensemble_size if batched else 0,
+                                   executor=ex.executor, slurm=ex.slurm)
+    # which AU each probability column is (for the predictions CSV; not stored, not a key)
+    au_names = list(TABLE_VII_AUS) if recipe.task == "au" else list(model_aus)
+    for r in results:
+        r.info = r.info | {"aus": au_names}
+    return results
 
 
 def run_svm(ws: Workspace, recipe: SVMRecipe, protocol: Protocol, features: np.ndarray, *,
@@ -287,6 +292,66 @@ def run_svm(ws: Workspace, recipe: SVMRecipe, protocol: Protocol, features: np.n
     return experiments.run_grid(specs, runner, n_jobs=ex.n_jobs, threads_per_job=1, progress=progress,
                                 desc=f"{recipe.method} {protocol} {condition}", executor=ex.executor,
                                 slurm=ex.slurm)
+
+
+# --- per-clip predictions -----------------------------------------------------------------------
+
+#: the leading columns of :func:`predictions`
+PREDICTION_COLUMNS: tuple[str, ...] = ("method", "protocol", "condition", "fold", "seed", "dataset", "subject",
+                                       "clip")
+
+
+def iter_runs(results: Any) -> list[RunResult]:
+    """Every :class:`RunResult` in ``results``: one, or dicts / lists / tuples of them, nested
+    as the table functions return them (``{method: [runs]}``, ``{(method, condition): ...}``)."""
+    if isinstance(results, RunResult):
+        return [results]
+    if isinstance(results, dict):
+        return [r for value in results.values() for r in iter_runs(value)]
+    if isinstance(results, (list, tuple)):
+        return [r for value in results for r in iter_runs(value)]
+    return []
+
+
+def predictions(results: Any, df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, test clip) of ``results`` (as :func:`iter_runs` reads them), for
+    re-scoring with any metric: :data:`PREDICTION_COLUMNS`, then
+
+    * classification: ``true_class``, ``predicted_class`` (1..C, the objective classes),
+      ``p_class_<c>`` (the model's probability of class c; an SVM's one-hot decision) and,
+      for a model with AU detectors, ``p_au<n>`` (the probability of AU n);
+    * the AU task (Table VII): ``true_au<n>``, ``pred_au<n>`` (0/1) and ``p_au<n>``.
+
+    ``df``: the clip table the runs index (``ws.df``). A run shared by two rows appears once
+    per row it belongs to. Runs stored before their AU list was recorded name AU columns
+    ``p_au_col<j>``.
+    """
+    frames = []
+    for r in iter_runs(results):
+        test = np.asarray(r.test, dtype=np.int64)
+        clips = df.iloc[test]
+        part = {name: [r.info.get(name)] * len(test) for name in PREDICTION_COLUMNS[:5]}
+        part |= {"dataset": clips["dataset"].to_numpy(), "subject": clips["subject"].to_numpy(),
+                 "clip": clips["clip"].to_numpy()}
+        names = [f"au{a}" for a in r.info.get("aus", [])]
+        scores = np.asarray(r.scores, dtype=np.float64)
+        if np.asarray(r.y_true).ndim == 2:  # the AU task
+            names = names if len(names) == scores.shape[1] else [f"au_col{j}" for j in range(scores.shape[1])]
+            for j, name in enumerate(names):
+                part |= {f"true_{name}": np.asarray(r.y_true)[:, j], f"pred_{name}": np.asarray(r.y_pred)[:, j],
+                         f"p_{name}": scores[:, j]}
+        else:
+            part |= {"true_class": np.asarray(r.y_true), "predicted_class": np.asarray(r.y_pred)}
+            part |= {f"p_class_{c + 1}": scores[:, c] for c in range(scores.shape[1])}
+            au = r.extras.get("au_probs")
+            if au is not None:
+                au = np.asarray(au, dtype=np.float64)
+                names = names if len(names) == au.shape[1] else [f"au_col{j}" for j in range(au.shape[1])]
+                part |= {f"p_{name}": au[:, j] for j, name in enumerate(names)}
+        frames.append(pd.DataFrame(part))
+    if not frames:
+        return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
 
 
 # --- scoring ----------------------------------------------------------------------------------
