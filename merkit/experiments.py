@@ -181,6 +181,10 @@ class RunStore:
         folder = self.root / key[:2]
         return folder / f"{key}.npz", folder / f"{key}.json"
 
+    def marked(self, key: str) -> bool:
+        """Whether run ``key``'s completion marker exists (unverified: :meth:`has` checks it)."""
+        return self._paths(key)[1].exists()
+
     def has(self, key: str) -> bool:
         npz, meta = self._paths(key)
         if not (npz.exists() and meta.exists()):
@@ -349,9 +353,14 @@ def _slurm_task(payload: _GridPayload, chunk: Sequence[RunSpec]) -> list[str]:
                          batched=payload.batched, where=where, clean_store=False)
 
 
+def _identity(spec: RunSpec, key: str | None = None) -> dict[str, Any]:
+    """What names a run in manifests and grid records: its key, method, protocol, fold, seed, condition."""
+    return {"key": key or spec.key(), "method": spec.method, "protocol": spec.protocol, "fold": spec.fold,
+            "seed": spec.seed, "condition": spec.condition}
+
+
 def _describe_chunk(chunk: Sequence[RunSpec]) -> dict[str, Any]:
-    return {"runs": [{"key": s.key(), "method": s.method, "protocol": s.protocol, "fold": s.fold,
-                      "seed": s.seed, "condition": s.condition} for s in chunk]}
+    return {"runs": [_identity(s) for s in chunk]}
 
 
 def _run_on_slurm(todo: Sequence[RunSpec], runner: Any, store: RunStore, config: SlurmConfig, *,
@@ -400,14 +409,14 @@ class GridRecord:
     record: dict[str, Any]
 
     @classmethod
-    def start(cls, store: RunStore, specs: Sequence[RunSpec], desc: str, executor: str) -> GridRecord:
+    def start(cls, store: RunStore, specs: Sequence[RunSpec], keys: Sequence[str], desc: str,
+              executor: str) -> GridRecord:
         notebook = os.environ.get(cluster.NOTEBOOK_ENV) or None
-        keys = [s.key() for s in specs]
         path = (grids_dir(store) / cluster.slug(notebook or "interactive")
                 / f"{cluster.slug(desc)}-{stable_hash(keys, 10)}.json")
         record = {"format": GRID_FORMAT, "desc": desc, "notebook": notebook, "executor": executor,
                   "host": socket.gethostname(), "pid": os.getpid(), "started": cluster.now(), "finished": None,
-                  "error": None, "runs": [_describe_chunk([s])["runs"][0] for s in specs]}
+                  "error": None, "runs": [_identity(s, k) for s, k in zip(specs, keys, strict=True)]}
         grid = cls(path, record)
         with contextlib.suppress(OSError):  # a read-only store still runs its grid
             write_json(path, record)
@@ -466,12 +475,13 @@ def run_grid(
     if len(set(keys)) != len(keys):
         raise ValueError("two specs in the grid have the same key (duplicate runs)")
     todo = [s for s, k in zip(specs, keys, strict=True) if not store.has(k)]
-    record = GridRecord.start(store, specs, desc, executor)
+    record = GridRecord.start(store, specs, keys, desc, executor)
     try:
         _run_pending(todo, runner, store, n_jobs=n_jobs, threads_per_job=threads_per_job, progress=progress,
                      desc=desc, ensemble_size=ensemble_size, executor=executor, slurm=slurm, total=len(specs))
     except BaseException as exc:
-        record.finish(error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+        first = (str(exc).strip().splitlines() or [""])[0]
+        record.finish(error=f"{type(exc).__name__}: {first}")
         raise
     record.finish()
     return [store.load(k) for k in keys]
@@ -638,8 +648,8 @@ def intervals(
 
 #: the columns of ``status``: a run is stored (``done``), on Slurm and running or waiting in the
 #: queue (``running`` / ``pending``; a local grid's process still computing: ``pending``),
-#: ``failed`` (its last Slurm attempt failed or was cancelled, or it left the queue without a
-#: result), or ``stopped`` (not stored, not queued, and its grid's process is gone)
+#: ``failed`` (its last Slurm attempt failed, or it left the queue without a result), or
+#: ``stopped`` (not stored, not queued, and its grid's process is gone or cancelled its task)
 STATES: tuple[str, ...] = ("done", "running", "pending", "failed", "stopped")
 _RUNNING = {"RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT"}
 
@@ -712,7 +722,7 @@ def grid_status(store: RunStore | None = None, slurm: SlurmConfig | None = None,
         for run in record["runs"]:
             key = run["key"]
             task = tasks.get(key)
-            if (store.root / key[:2] / f"{key}.json").exists():  # the completion marker
+            if store.marked(key):
                 state = "done"
             elif task is not None and record.get("executor") == "slurm":
                 job = task["job_id"]

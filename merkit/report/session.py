@@ -36,7 +36,7 @@ from merkit.data import DataSource, data_fingerprint, resolve
 from merkit.io import atomic_path, write_json
 from merkit.paper import PAPER_PROFILE_DEPARTURES
 from merkit.report.index import write_headline
-from merkit.reproduce.tables import FOLD_NAMES, METRIC_NAMES, METRIC_ORDER, predictions
+from merkit.reproduce.tables import FOLD_NAMES, METRIC_NAMES, METRIC_ORDER, iter_runs, predictions
 
 __all__ = ["METRIC_NAMES", "METRIC_ORDER", "PUBLISHED_NOTE", "Report", "beside", "git_revision", "start"]
 
@@ -164,7 +164,7 @@ class Report:
             frame.to_csv(tmp, index=False)
         write_json(out.with_suffix(".json"), self.provenance(clips) | {
             "table": out.stem, "rows": len(frame), "columns": list(frame.columns)})
-        runs = frame.groupby(["method", "protocol", "condition", "fold", "seed"], dropna=False).ngroups if len(frame) else 0
+        runs = len(iter_runs(results))
         return HTML(f'<p>Per-clip predictions of all {runs} runs ({len(frame)} rows: clip, subject, data set, '
                     f'fold, seed, true and predicted class, class and AU probabilities), to re-score with any '
                     f'metric: <a href="tables/{html.escape(out.name)}">tables/{html.escape(out.name)}</a></p>')

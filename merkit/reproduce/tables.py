@@ -326,6 +326,9 @@ def predictions(results: Any, df: pd.DataFrame) -> pd.DataFrame:
     per row it belongs to. Runs stored before their AU list was recorded name AU columns
     ``p_au_col<j>``.
     """
+    def au_names(names: list[str], n: int) -> list[str]:
+        return names if len(names) == n else [f"au_col{j}" for j in range(n)]
+
     frames = []
     for r in iter_runs(results):
         test = np.asarray(r.test, dtype=np.int64)
@@ -336,8 +339,7 @@ def predictions(results: Any, df: pd.DataFrame) -> pd.DataFrame:
         names = [f"au{a}" for a in r.info.get("aus", [])]
         scores = np.asarray(r.scores, dtype=np.float64)
         if np.asarray(r.y_true).ndim == 2:  # the AU task
-            names = names if len(names) == scores.shape[1] else [f"au_col{j}" for j in range(scores.shape[1])]
-            for j, name in enumerate(names):
+            for j, name in enumerate(au_names(names, scores.shape[1])):
                 part |= {f"true_{name}": np.asarray(r.y_true)[:, j], f"pred_{name}": np.asarray(r.y_pred)[:, j],
                          f"p_{name}": scores[:, j]}
         else:
@@ -346,8 +348,7 @@ def predictions(results: Any, df: pd.DataFrame) -> pd.DataFrame:
             au = r.extras.get("au_probs")
             if au is not None:
                 au = np.asarray(au, dtype=np.float64)
-                names = names if len(names) == au.shape[1] else [f"au_col{j}" for j in range(au.shape[1])]
-                part |= {f"p_{name}": au[:, j] for j, name in enumerate(names)}
+                part |= {f"p_{name}": au[:, j] for j, name in enumerate(au_names(names, au.shape[1]))}
         frames.append(pd.DataFrame(part))
     if not frames:
         return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
