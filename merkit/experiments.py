@@ -48,7 +48,7 @@ from merkit.io import (
 )
 
 #: Bump when training/evaluation semantics change, so stale results are not reused.
-CODE_VERSION = "3"  # 2: BatchNorm recalibration (merkit.train.recalibrate_batch_norm); 3: fused Adam kernel
+CODE_VERSION = "4"  # 2: BatchNorm recalibration (merkit.train.recalibrate_batch_norm); 3: fused Adam kernel; 4: clips without AU codes are left out of the AU loss
 
 
 #: where :func:`run_grid` (and the flow preprocessing) runs: this machine, or Slurm job arrays

@@ -485,6 +485,11 @@ class JointObjective:
     **Shapes** ``output.logits: (B, C)``, ``output.au_probs: (B, K)`` (``None`` for a plain
     backbone, which needs ``LossConfig(detection="none")``), ``y: (B,)``, ``au: (B, K)`` 0/1
     targets -> ``()``; parts ``{"ce": L_cls, "detc": L_detc}``.
+
+    **Clips without AU codes** (SMIC in the MEGC 2019 composite) carry ``-1`` targets
+    (:func:`merkit.protocols.au_targets` with ``uncoded=-1``): a sample with any negative
+    target is left out of ``L_detc`` (Eq. 2's batch fractions and Eq. 3's mean run over the
+    coded samples only; a batch without any gives ``L_detc = 0``), and still counts in ``L_cls``.
     """
 
     config: LossConfig = field(default_factory=LossConfig)
@@ -496,6 +501,12 @@ class JointObjective:
         probs = output.au_probs
         if probs is None:  # no AU detectors: K = 0 (detection "none" gives 0, others raise)
             probs = logits.new_zeros(logits.shape[0], 0)
+        if au is not None and au.numel() and bool((au < 0).any()):  # uncoded clips: no AU loss
+            coded = (au >= 0).all(dim=1)
+            cls = classification_loss(logits, y, self.config.ignore_index)
+            detc = detection_loss(probs[coded], au[coded], self.config)
+            total = cls + self.config.lam * detc
+            return total, {"ce": float(cls.detach()), "detc": float(detc.detach())}
         out = joint_loss(logits, y, probs, au, self.config)
         return out.total, {"ce": float(out.cls.detach()), "detc": float(out.detc.detach())}
 

@@ -134,12 +134,18 @@ def au_task_mask(df: pd.DataFrame, aus: Iterable[int] = TABLE_VII_AUS) -> np.nda
     return np.array([bool(wanted & set(a)) for a in df["aus"]], dtype=bool)
 
 
-def au_targets(df: pd.DataFrame, aus: Iterable[int]) -> np.ndarray:
-    """(N, K) 0/1 matrix of which of ``aus`` each clip carries."""
+def au_targets(df: pd.DataFrame, aus: Iterable[int], *, uncoded: int | None = None) -> np.ndarray:
+    """(N, K) 0/1 matrix of which of ``aus`` each clip carries.
+
+    ``uncoded``: the value of every entry of a clip with no AU code at all (SMIC is not FACS
+    coded), e.g. ``-1`` for "unknown", which :class:`merkit.losses.JointObjective` leaves out
+    of the AU loss; ``None`` (default): such a clip is all 0 (no AU present)."""
     order = list(aus)
-    return np.array([[int(au in set(a)) for au in order] for a in df["aus"]], dtype=np.int64).reshape(
-        len(df), len(order)
-    )
+    out = np.array([[int(au in set(a)) for au in order] for a in df["aus"]], dtype=np.int64).reshape(
+        len(df), len(order))
+    if uncoded is not None:
+        out[np.array([len(a) == 0 for a in df["aus"]], dtype=bool)] = uncoded
+    return out
 
 
 def folds(df: pd.DataFrame, protocol: Literal["hde", "cde"],

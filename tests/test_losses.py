@@ -282,3 +282,21 @@ def test_eq3_both_balances_against_hand_computation() -> None:
     assert LossConfig().balance == "as_printed"
     with pytest.raises(ValueError, match="balance"):
         LossConfig(balance="weird")  # type: ignore[arg-type]
+
+
+def test_joint_objective_leaves_uncoded_clips_out_of_the_au_loss() -> None:
+    """SMIC clips (no AU codes) carry -1 targets: L_detc (Eq. 2's fractions and Eq. 3's mean)
+    runs over the coded samples only, L_cls over all; a batch of uncoded clips has L_detc = 0."""
+    gen = torch.Generator().manual_seed(3)
+    logits, labels = torch.randn(5, 3, generator=gen), torch.tensor([0, 1, 2, 0, 1])
+    probs = torch.rand(5, 4, generator=gen)
+    targets = torch.tensor([[1.0, 0, 0, 1], [-1, -1, -1, -1], [0, 1, 0, 0], [-1, -1, -1, -1], [1, 1, 0, 0]])
+    out = ModelOutput(logits=logits, au_logits=torch.logit(probs), au_probs=probs)
+    total, parts = JointObjective()(out, labels, targets)
+    coded = [0, 2, 4]
+    ce = hand_ce(logits.double().tolist(), labels.tolist())
+    detc = hand_balanced(probs[coded].double().tolist(), targets[coded].int().tolist())
+    assert parts["ce"] == pytest.approx(ce, rel=1e-5) and parts["detc"] == pytest.approx(detc, rel=1e-5)
+    assert total.item() == pytest.approx(ce + 0.75 * detc, rel=1e-5)
+    none, parts = JointObjective()(out, labels, torch.full((5, 4), -1.0))
+    assert parts["detc"] == 0.0 and none.item() == pytest.approx(ce, rel=1e-5)

@@ -71,6 +71,11 @@ def test_au_task_mask_and_targets():
     y = protocols.au_targets(df, (4, 12, 14))
     assert y.shape == (len(df), 3)
     assert y[0].tolist() == [0, 1, 0] and y[1].tolist() == [1, 0, 1]
+    # a clip with no AU code at all (SMIC): all 0 by default, or the "unknown" value asked for
+    blank = df.assign(aus=[()] + list(df.aus[1:]))
+    assert protocols.au_targets(blank, (4, 12))[0].tolist() == [0, 0]
+    marked = protocols.au_targets(blank, (4, 12), uncoded=-1)
+    assert marked[0].tolist() == [-1, -1] and (marked[1:] == protocols.au_targets(df, (4, 12))[1:]).all()
 
 
 def test_hde_needs_both_datasets():

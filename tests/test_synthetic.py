@@ -60,7 +60,7 @@ def full_plan():
 
 
 def test_full_plan_has_table_ii_counts(full_plan):
-    assert len(full_plan) == 255 + 159
+    assert len(full_plan) == 255 + 159 + 164
     for dataset, per_class in TABLE_II.items():
         part = full_plan[full_plan["dataset"] == dataset]
         core = part[part["objective_class"] <= 5]
@@ -70,13 +70,34 @@ def test_full_plan_has_table_ii_counts(full_plan):
         assert set(part["objective_class"]) == set(range(1, 8))  # VI/VII exercise the filter
     assert (full_plan["dataset"] == "casme2").sum() == 255
     assert (full_plan["dataset"] == "samm").sum() == 159
-    core = full_plan[full_plan["objective_class"] <= 5]
+    core = full_plan[(full_plan["objective_class"] <= 5) & (full_plan["dataset"] != "smic")]
     assert len(core) == 253 and core["subject"].nunique() == 47
     casme = full_plan[full_plan["dataset"] == "casme2"]
     assert sorted(casme["folder"].unique()) == [f"sub{i:02d}" for i in range(1, 27)]
     samm_ids = full_plan.loc[full_plan["dataset"] == "samm", "subject_id"].unique()
     assert all(6 <= i <= 37 for i in samm_ids)
-    assert full_plan["subject"].str.match(r"^(casme2/sub\d\d|samm/\d{3})$").all()
+    assert full_plan["subject"].str.match(r"^(casme2/sub\d\d|samm/\d{3}|smic/s\d{1,2})$").all()
+
+
+def test_full_plan_has_the_megc2019_composition(full_plan):
+    """SMIC-like 70 / 51 / 43 clips of 16 subjects by folder; the CASME-like and SAMM-like sets'
+    emotion words map to exactly the published composite (88 / 32 / 25 of 24, 92 / 26 / 15 of 28)."""
+    from merkit.data import megc2019
+
+    table = full_plan.assign(emotion=full_plan["emotion"].str.lower())
+    table = table.assign(emotion_class=megc2019.emotion_classes(table))
+    assert megc2019.composition_report(table[table["emotion_class"].notna()]) == []
+    smic = table[table["dataset"] == "smic"]
+    assert sorted(smic["subject_id"].unique()) == list(synthetic.SMIC_SUBJECTS["full"])
+    assert (smic["emotion_class"] == smic["emotion"]).all()
+    # the frames move as the emotion's AUs do (Table I classes I / II / III-V)
+    expected = {"positive": {1}, "surprise": {2}, "negative": {3, 4, 5}}
+    for emotion, part in smic.groupby("emotion"):
+        assert set(part["objective_class"]) <= expected[emotion]
+    assert (smic["coded_aus"].map(len) == 0).all() and smic["aus_cell"].isna().all()
+    # the composite's classes agree with the objective classes where they should
+    casme = table[table["dataset"] == "casme2"]
+    assert (casme.loc[casme["objective_class"] == 1, "emotion_class"].isin(["positive", None])).all()
 
 
 def test_smoke_plan_is_small_and_covers_every_class():
@@ -127,6 +148,11 @@ def test_au_cells_parse_back_to_the_coded_aus(full_plan):
 
 
 def test_plan_timing(full_plan):
+    smic = full_plan[full_plan["dataset"] == "smic"]
+    # SMIC-HS clips are cut from onset to offset; no apex annotation (the middle frame is used)
+    assert (smic["first_frame"] == smic["onset"]).all() and (smic["last_frame"] == smic["offset"]).all()
+    assert smic["apex_estimated"].all() and ((smic["onset"] + smic["offset"]) % 2 == 0).all()
+    full_plan = full_plan[full_plan["dataset"] != "smic"]
     lengths = full_plan["offset"] - full_plan["onset"] + 1
     assert lengths.between(24, 45).all()  # 24–44, +1 where a "/" apex needed an even sum
     assert (full_plan["first_frame"] < full_plan["onset"]).all()
@@ -181,15 +207,16 @@ def test_subjects_perform_aus_their_own_way():
 
 def test_blinks_come_at_a_realistic_rate(full_plan):
     config = synthetic.SyntheticConfig()
-    frames = blinks = 0
+    seconds, blinks = 0.0, 0
     for row in full_plan.itertuples():
         n = row.last_frame - row.first_frame + 1
-        closure, events = synthetic._blinks(n, config, synthetic._rng(0, "blink", row.subject, row.clip))
+        fps = config.smic_fps if row.dataset == "smic" else config.fps
+        closure, events = synthetic._blinks(n, fps, config, synthetic._rng(0, "blink", row.subject, row.clip))
         assert closure.shape == (n,) and closure.min() >= 0.0 and closure.max() <= 1.0
         assert bool(events) == bool(closure.any())
-        frames += n
+        seconds += n / fps
         blinks += sum(1 for start, _, _ in events if 0 <= start < n)  # blinks that start in the clip
-    rate = blinks / (frames / config.fps)
+    rate = blinks / seconds
     assert 0.1 < rate < 0.6, rate  # 0.3 per second configured; people blink 0.2–0.5 per second
 
 
@@ -244,6 +271,12 @@ def test_layout_matches_the_real_data_sets(smoke, truth):
             assert row.all_frames[0].name == f"img{row.first_frame}.jpg"
             assert row.all_frames[0].parent == casme / "CASME2_RAW_selected" / row.subject[7:] / row.clip
             assert first.ndim == 3 and first.shape == (170, 200, 3)
+        elif row.dataset == "smic":
+            sid = row.subject[5:]
+            assert row.all_frames[0].name == f"image{row.first_frame:07d}.jpg"
+            assert row.all_frames[0].parent == smoke / "SMIC" / "HS" / sid / "micro" / row.emotion / row.clip
+            assert row.clip.startswith(f"{sid}_{synthetic.SMIC_ABBREVIATIONS[row.emotion]}_")
+            assert first.ndim == 3 and first.shape == (150, 200, 3)
         else:
             sid = row.subject[5:]
             assert row.all_frames[0].name == f"{sid}_{row.first_frame:05d}.jpg"
@@ -253,13 +286,22 @@ def test_layout_matches_the_real_data_sets(smoke, truth):
 
 
 def test_loaders_see_the_ground_truth(smoke, truth):
-    from merkit.data import casme2, megc2018, samm
+    from merkit.data import casme2, megc2018, samm, smic
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the smoke set must load without any warning
         every = megc2018.load(smoke / "CASME2", smoke / "SAMM", classes=tuple(range(1, 8)))
         core = megc2018.load(smoke / "CASME2", smoke / "SAMM")
         alone = [casme2.load(smoke / "CASME2"), samm.load(smoke / "SAMM")]
+        smic_clips = smic.load(smoke / "SMIC")
+    # SMIC: the loader sees the clips, their folder's emotion, no AUs, the middle frame as apex
+    gt_smic = truth[truth["dataset"] == "smic"].reset_index(drop=True)
+    assert smic_clips[["subject", "clip", "onset", "offset", "emotion"]].reset_index(drop=True).equals(
+        gt_smic[["subject", "clip", "onset", "offset", "emotion"]])
+    assert (smic_clips["apex"].to_numpy() == (gt_smic["onset"] + gt_smic["offset"]).to_numpy() // 2).all()
+    assert (smic_clips["aus"].map(len) == 0).all() and (smic_clips["objective_class"] == 0).all()
+    assert [len(f) for f in smic_clips["frames"]] == [len(f) for f in gt_smic["frames"]]
+    truth = truth[truth["dataset"] != "smic"].reset_index(drop=True)
     # the sheets hold the coder's AUs: the loaders' ``aus`` are the ground truth's ``coded_aus``
     sheet = truth.assign(aus=truth["coded_aus"])
     expected = sheet[KEY_COLUMNS].reset_index(drop=True)
@@ -316,12 +358,24 @@ def test_same_seed_same_bytes(smoke, tmp_path):
 def test_generator_iterates_the_registry():
     from merkit.data import registry
 
-    assert synthetic.synthetic_datasets() == ("casme2", "samm")
+    assert synthetic.synthetic_datasets() == ("casme2", "samm", "smic")
     for entry in synthetic.entries():
         spec = entry.synthetic_generator()
         assert isinstance(spec, synthetic.SyntheticSpec)
         assert registry.get_dataset(entry.name) is entry
-    assert {e.synthetic_dir for e in synthetic.entries()} == {"CASME2", "SAMM"}
+    assert {e.synthetic_dir for e in synthetic.entries()} == {"CASME2", "SAMM", "SMIC"}
+    stages = {e.name: e.synthetic_generator().identity_stage for e in synthetic.entries()}
+    assert stages == {"casme2": 0, "samm": 0, "smic": 1}  # SMIC's faces chosen after the others'
+
+
+def test_adding_the_smic_stand_in_changed_no_casme_or_samm_face(truth, smoke):
+    """The identity choice is staged: the CASME-like and SAMM-like subjects' identities are
+    those chosen without the SMIC-like subjects (so their frames did not change)."""
+    gt = read_json(smoke / synthetic.GROUND_TRUTH)["subjects"]
+    order = [(d, s) for d, s in dict.fromkeys(zip(truth["dataset"], truth["subject"], strict=True))
+             if d != "smic"]
+    alone = synthetic._choose_identities(order, 0, synthetic.SyntheticConfig(), 1, False)
+    assert {s: r["attempt"] for s, r in alone.items()} == {s: gt[s]["identity_attempts"] for _, s in order}
 
 
 
@@ -400,22 +454,29 @@ def test_identity_encodings_are_recorded_and_reproducible(smoke):
 
 
 def test_smoke_subject_pairs_are_distinct_to_a_face_recognizer(truth):
-    """>= 95 % of the smoke slice's subject pairs lie beyond dlib's 0.6 (issue #11 item 1).
+    """>= 95 % of the smoke slice's CASME-like and SAMM-like subject pairs lie beyond dlib's 0.6
+    (issue #11 item 1, about those two sets); the SMIC-like subjects, chosen after them, are
+    measured too: >= 85 % of all pairs.
 
-    The full set does not meet it: 84.2 % of its 1,653 pairs (see merkit.data.synthetic); that
-    needs the full set generated, too slow for this suite.
+    The full set does not meet 95 %: 84.2 % of its 1,653 CASME/SAMM pairs (83.5 % of all 2,701
+    with the SMIC-like subjects; see merkit.data.synthetic); that needs the full set generated,
+    too slow for this suite.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import face_recognition
-    encodings = []
-    for _, group in truth.groupby("subject"):
+    encodings, smic = [], []
+    for subject, group in truth.groupby("subject"):
         row = group.iloc[0]
         image = face_recognition.load_image_file(str(row["frames"][0]))
         encodings.append(face_recognition.face_encodings(image)[0])
-    e = np.asarray(encodings)
-    d = np.linalg.norm(e[:, None] - e[None], axis=-1)[np.triu_indices(len(e), 1)]
-    assert (d > 0.6).mean() >= 0.95, (d > 0.6).mean()
+        smic.append(subject.startswith("smic/"))
+    e, smic = np.asarray(encodings), np.asarray(smic)
+    pairs = np.triu_indices(len(e), 1)
+    d = np.linalg.norm(e[:, None] - e[None], axis=-1)[pairs]
+    facs = ~smic[pairs[0]] & ~smic[pairs[1]]
+    assert (d[facs] > 0.6).mean() >= 0.95, (d[facs] > 0.6).mean()
+    assert (d > 0.6).mean() >= 0.85, (d > 0.6).mean()
 
 
 def test_subjects_look_different(truth):

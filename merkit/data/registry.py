@@ -146,6 +146,8 @@ root/
                                                     apex table Subject, Filename, Apex is given)
 """,
     loader="merkit.data.smic:load",
+    synthetic="merkit.data.synthetic:SMIC_SPEC",
+    synthetic_dir="SMIC",
 )
 
 #: The data sets registered when merkit starts, in this order.

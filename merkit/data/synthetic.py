@@ -1,4 +1,4 @@
-"""The embedded synthetic micro-expression data set, written in the CASME II and SAMM layouts.
+"""The embedded synthetic micro-expression data set, in the CASME II, SAMM and SMIC-HS layouts.
 
 The real data sets are licensed and never shipped, so merkit generates a stand-in whose ground
 truth (subject, onset / apex / offset, AUs, objective class, per-frame landmarks) is known
@@ -29,6 +29,10 @@ a :class:`SyntheticSpec`)::
                                               Apex Frame, Offset Frame, Duration, Type, Action
                                               Units, Estimated Emotion, Objective Classes, Notes
     SAMM/006/006_1_2/006_05562.jpg            grayscale, 5-digit frame numbers
+    SMIC/HS/s3/micro/negative/s3_ne_01/image0623681.jpg
+                                              colour, 100 fps, onset..offset only; the class
+                                              is the folder; no annotation file (SMIC-HS
+                                              ships .bmp frames, the loader reads either)
     ground_truth.json                         every clip (incl. true apex, AU laterality and
                                               intensity, first/last frame written, identity)
     landmarks.npy                             float32 (n_frames_total, 68, 2) (x, y) of every
@@ -44,8 +48,15 @@ MEGC 2018 classes I–V are 185 clips with 25/15/99/26/20 per class (MER-auGCN T
 real ids), of which I–V are 68 clips of exactly 21 subjects with 24/13/20/8/3 per class, plus 26
 class VI and 65 class VII clips (11 subjects have VI/VII clips only, so the class filter also
 changes the subject count).  The VI/VII split is our choice (Table II gives only I–V).
-``scale="smoke"``: 4 CASME-like subjects (14 clips) and 3 SAMM-like subjects (10 clips, one of
-them with VI/VII clips only); every class I–VII occurs in both, each data set has at least two
+SMIC-like (``scale="full"``): 164 clips of the 16 SMIC-HS subject ids (s1..s20 without s7,
+s10, s16, s17), 70 negative / 51 positive / 43 surprise (MEGC 2019); the frames show the AUs of
+a Table I combination of class I (positive), II (surprise) or III–V (negative); no AU codes; the
+true apex at 30–60 % of the clip, the loader's the middle frame (:data:`SMIC_COUNTS`).  At full
+scale the CASME-like and SAMM-like emotion words are assigned (their own random stream,
+:func:`_composite_emotions`) so that the MEGC 2019 composite has exactly the published clips
+per class and subjects: CASME II 88 / 32 / 25 of 24, SAMM 92 / 26 / 15 of 28.
+``scale="smoke"``: 4 CASME-like subjects (14 clips), 3 SAMM-like subjects (10 clips, one of
+them with VI/VII clips only) and 2 SMIC-like subjects (6 clips); every class I–VII occurs in both, each data set has at least two
 subjects with class I–V clips.
 
 AUs: each I–V clip draws a combination of its class from MER-auGCN Table I
@@ -172,7 +183,7 @@ from merkit.io import (
 Scale = Literal["full", "smoke"]
 
 #: Bump when the bytes written for a given (seed, scale, config) change.
-GENERATOR_VERSION = "4"
+GENERATOR_VERSION = "5"
 
 MARKER = "FINGERPRINT.json"
 GROUND_TRUTH = "ground_truth.json"
@@ -218,10 +229,48 @@ SUBJECT_COUNTS: dict[str, dict[str, tuple[int, int]]] = {
     "smoke": {"casme2": (4, 0), "samm": (2, 1)},
 }
 
-#: AUs each half never shows (MER-auGCN Sec. III-A on the real sets).
+#: AUs each half never shows (MER-auGCN Sec. III-A on the real sets); SMIC is not FACS coded.
 EXCLUDED_AUS: dict[str, frozenset[int]] = {
     "casme2": frozenset({23, 24, 26, 40}),
     "samm": frozenset({38, 40}),
+    "smic": frozenset(),
+}
+
+#: SMIC-HS clips per emotion folder (MEGC 2019: 70 / 51 / 43 of 16 subjects) and scale.
+SMIC_COUNTS: dict[str, dict[str, int]] = {
+    "full": {"negative": 70, "positive": 51, "surprise": 43},
+    "smoke": {"negative": 2, "positive": 2, "surprise": 2},
+}
+#: The SMIC-like subject ids: the 16 SMIC-HS subjects with micro-expressions (s1..s20 without
+#: s7, s10, s16, s17), and two of them for the smoke slice.
+SMIC_SUBJECTS: dict[str, tuple[int, ...]] = {
+    "full": (1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 14, 15, 18, 19, 20),
+    "smoke": (3, 11),
+}
+#: The objective class (MER-auGCN Table I) whose AU combinations a SMIC-like clip of an emotion
+#: shows, with its weight: the frames move as the emotion's AUs do, the folder names the emotion.
+SMIC_TRUE_CLASSES: dict[str, dict[int, float]] = {
+    "negative": {3: 0.45, 4: 0.35, 5: 0.20}, "positive": {1: 1.0}, "surprise": {2: 1.0},
+}
+#: The abbreviation in a SMIC clip name (``s3_ne_05``).
+SMIC_ABBREVIATIONS: dict[str, str] = {"negative": "ne", "positive": "po", "surprise": "sur"}
+
+#: Emotion words the composite assignment (:func:`_composite_emotions`) writes per data set:
+#: per MEGC 2019 class and objective class (``0``: any other class), and for clips left out of
+#: the composite (per objective class, ``0``: any other); of several words, one is drawn.
+COMPOSITE_WORDS: dict[str, dict[str, dict[int, tuple[str, ...]]]] = {
+    "casme2": {"positive": {0: ("happiness",)}, "surprise": {0: ("surprise",)},
+               "negative": {3: ("disgust", "repression"), 4: ("disgust",), 0: ("repression",)},
+               "out": {5: ("sadness", "others"), 6: ("fear", "others"), 0: ("others",)}},
+    "samm": {"positive": {0: ("Happiness",)}, "surprise": {0: ("Surprise",)},
+             "negative": {3: ("Anger",), 4: ("Disgust",), 5: ("Sadness",), 6: ("Fear",),
+                          0: ("Contempt",)},
+             "out": {0: ("Other",)}},
+}
+#: Objective classes a composite class takes its clips from, in order of preference.
+COMPOSITE_SOURCES: dict[str, dict[str, tuple[int, ...]]] = {
+    "casme2": {"positive": (1, 7, 3), "surprise": (2, 6, 7), "negative": (4, 3, 7, 5, 6)},
+    "samm": {"positive": (1, 7), "surprise": (2, 6, 7), "negative": (3, 4, 5, 6, 7)},
 }
 
 #: Relative weights of the Table I combinations drawn per class (simple combinations dominate,
@@ -276,7 +325,7 @@ CONFUSED_AUS: tuple[tuple[int, int], ...] = (
 class SyntheticConfig:
     """How the synthetic frames are rendered (hashed into the fingerprint, except ``n_jobs``).
 
-    ``casme_size`` / ``samm_size``: frame ``(height, width)``; ``clip_frames``: range of
+    ``casme_size`` / ``samm_size`` / ``smic_size``: frame ``(height, width)``; ``clip_frames``: range of
     onset..offset lengths (inclusive; onset->apex and apex->offset are each at least
     :data:`MIN_PHASE` frames, so the 10 augmentation apex positions are distinct frames);
     ``pad_frames``: range of extra frames written before onset and after offset;
@@ -284,12 +333,14 @@ class SyntheticConfig:
     (0.4 with ``subject_spread`` 1.6: the calibrated defaults, see ``--calibrate``);
     ``au_timing``: gain on each AU's own onset / apex / offset offsets around the clip's;
     ``subject_spread``: gain on each subject's AU geometry (:func:`~merkit.data._face_model.
-    draw_au_geometry`); ``noise`` / ``samm_noise``: sensor noise sigma in grey levels;
-    ``jpeg_quality`` / ``samm_jpeg_quality``: compression of the CASME-like / SAMM-like frames;
+    draw_au_geometry`); ``noise`` / ``samm_noise`` / ``smic_noise``: sensor noise sigma in grey
+    levels; ``jpeg_quality`` / ``samm_jpeg_quality`` / ``smic_jpeg_quality``: compression of the
+    CASME-like / SAMM-like / SMIC-like frames;
     ``flicker``: per-frame global gain sigma; ``head_motion``: gain on the rigid head motion
     (1.0: an AR(1) sway of std 0.15 px / 0.05 deg plus a movement of 1–3 px and 0.5–2 deg
     inside the onset->apex window); ``local_light``: largest gain of the moving light spot;
-    ``blink_rate``: blinks (AU45) per second at ``fps`` frames per second; ``identity_distance``:
+    ``blink_rate``: blinks (AU45) per second at ``fps`` frames per second (``smic_fps`` for the
+    SMIC-like set, 100 fps as SMIC-HS); ``identity_distance``:
     each subject's neutral face lies at least this far (dlib ResNet encoding, Euclidean) from
     as many other subjects' as the choice among ``identity_attempts`` candidates per subject
     can reach (:func:`_select_identities`);
@@ -299,6 +350,7 @@ class SyntheticConfig:
 
     casme_size: tuple[int, int] = (170, 200)
     samm_size: tuple[int, int] = (200, 200)
+    smic_size: tuple[int, int] = (150, 200)
     clip_frames: tuple[int, int] = (24, 44)
     pad_frames: tuple[int, int] = (3, 8)
     au_amplitude: float = 0.4
@@ -306,13 +358,16 @@ class SyntheticConfig:
     subject_spread: float = 1.6
     noise: float = 1.5
     samm_noise: float = 2.4
+    smic_noise: float = 2.0
     jpeg_quality: int = 88
     samm_jpeg_quality: int = 95
+    smic_jpeg_quality: int = 85
     flicker: float = 0.006
     head_motion: float = 1.0
     local_light: float = 0.05
     blink_rate: float = 0.3
     fps: float = 200.0
+    smic_fps: float = 100.0
     identity_distance: float = 0.6
     identity_attempts: int = 6
     detect_check: bool = True
@@ -328,7 +383,7 @@ class SyntheticConfig:
     n_jobs: int = field(default=2, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("casme_size", "samm_size"):
+        for name in ("casme_size", "samm_size", "smic_size"):
             h, w = getattr(self, name)
             if h < 64 or w < 64:
                 raise ValueError(f"SyntheticConfig.{name}={(h, w)}: frames must be >= 64 x 64")
@@ -340,15 +395,15 @@ class SyntheticConfig:
         if not 1 <= self.pad_frames[0] <= self.pad_frames[1]:
             raise ValueError(f"SyntheticConfig.pad_frames={self.pad_frames}: need 1 <= lo <= hi "
                              "(the null probe needs a neutral frame before onset)")
-        for name in ("jpeg_quality", "samm_jpeg_quality"):
+        for name in ("jpeg_quality", "samm_jpeg_quality", "smic_jpeg_quality"):
             if not 1 <= getattr(self, name) <= 100:
                 raise ValueError(f"SyntheticConfig.{name} must be in 1..100")
-        for name in ("au_amplitude", "au_timing", "subject_spread", "noise", "samm_noise",
+        for name in ("au_amplitude", "au_timing", "subject_spread", "noise", "samm_noise", "smic_noise",
                      "flicker", "head_motion", "local_light", "blink_rate", "identity_distance"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"SyntheticConfig.{name}={getattr(self, name)!r} must be >= 0")
-        if self.fps <= 0 or self.identity_attempts < 1:
-            raise ValueError("SyntheticConfig.fps must be > 0 and identity_attempts >= 1")
+        if self.fps <= 0 or self.smic_fps <= 0 or self.identity_attempts < 1:
+            raise ValueError("SyntheticConfig.fps and smic_fps must be > 0 and identity_attempts >= 1")
         for name in ("coder_miss", "coder_extra", "coder_side"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"SyntheticConfig.{name}={getattr(self, name)!r} must be in 0..1")
@@ -602,6 +657,59 @@ def _format_cell(dataset: str, spec: tuple[tuple[int, str, str], ...], style: _C
     return style.sep.join(tokens)
 
 
+def _composite_emotions(rows: list[dict], dataset: str, seed: int) -> None:
+    """Rewrite the ``emotion`` of a full-scale CASME-like or SAMM-like plan so that the MEGC 2019
+    composite (:mod:`merkit.data.megc2019`) of the set has exactly the published clips per
+    class and subjects (CASME II 88 / 32 / 25 of 24 subjects, SAMM 92 / 26 / 15 of 28), as the
+    objective classes match MER-auGCN Table II.
+
+    Its own random stream (no other draw changes): the subjects with the fewest clips are left
+    out (all their clips get a word outside the composite), each kept subject gets one clip in
+    the composite first (so it counts), then each class is filled from the objective classes of
+    :data:`COMPOSITE_SOURCES` in order; the words come from :data:`COMPOSITE_WORDS`. Positive
+    clips are class I (happiness) first, surprise class II, negative classes III/IV/VII.
+    """
+    from merkit.data.megc2019 import PUBLISHED
+
+    per_class, n_subjects = PUBLISHED[dataset]
+    rng = _rng(seed, "megc2019", dataset)
+    words, sources = COMPOSITE_WORDS[dataset], COMPOSITE_SOURCES[dataset]
+    subjects = list(dict.fromkeys(r["subject"] for r in rows))
+    sizes = Counter(r["subject"] for r in rows)
+    ties = rng.permutation(len(subjects))
+    order = sorted(range(len(subjects)), key=lambda i: (sizes[subjects[i]], ties[i]))
+    dropped = {subjects[i] for i in order[: len(subjects) - n_subjects]}
+    noise, pick = rng.random(len(rows)), rng.random(len(rows))
+    label: dict[int, str] = {}
+    need = dict(per_class)
+
+    def rank(i: int, cls: str) -> tuple[int, float]:
+        src = sources[cls]
+        c = rows[i]["objective_class"]
+        return (src.index(c) if c in src else len(src), float(noise[i]))
+
+    for subject in subjects:  # one clip per kept subject first, of the class it fits best
+        if subject in dropped:
+            continue
+        mine = [i for i, r in enumerate(rows) if r["subject"] == subject]
+        options = [(rank(i, cls), cls, i) for i in mine for cls in per_class if need[cls] > 0]
+        _, cls, i = min(options)
+        label[i] = cls
+        need[cls] -= 1
+    for cls in ("positive", "surprise", "negative"):
+        free = [i for i, r in enumerate(rows) if i not in label and r["subject"] not in dropped
+                and r["objective_class"] in sources[cls]]
+        for i in sorted(free, key=lambda i: rank(i, cls))[: need[cls]]:
+            label[i] = cls
+            need[cls] -= 1
+    if any(need.values()):
+        raise AssertionError(f"plan bug: the {dataset} composite lacks clips: {need}")
+    for i, r in enumerate(rows):
+        table = words[label.get(i, "out")]
+        options = table.get(r["objective_class"], table[0])
+        r["emotion"] = options[int(pick[i] * len(options))]
+
+
 def _plan_dataset(dataset: str, scale: str, seed: int, config: SyntheticConfig) -> list[dict]:
     rng = _rng(seed, "plan", scale, dataset)
     assignments = _assign_classes(dataset, scale, rng)
@@ -645,6 +753,52 @@ def _plan_dataset(dataset: str, scale: str, seed: int, config: SyntheticConfig) 
         codes = [{k: r[k] for k in moved} for r in rows]
         for row, source in zip(rows, order, strict=True):
             row.update(codes[int(source)])
+    if scale == "full":
+        _composite_emotions(rows, dataset, seed)
+    return rows
+
+
+def _plan_smic(scale: str, seed: int, config: SyntheticConfig) -> list[dict]:
+    """The SMIC-like clips: :data:`SMIC_COUNTS` per emotion over :data:`SMIC_SUBJECTS` (each at
+    least one clip, uneven), the true AUs a Table I combination of a class of the emotion
+    (:data:`SMIC_TRUE_CLASSES`). Clips are written from onset to offset (as SMIC-HS is cut),
+    the true apex at 30–60 % of the clip; the loader's apex is the middle frame (SMIC has no
+    apex annotation), so ``apex_estimated`` is set. No AU codes (SMIC has none)."""
+    rng = _rng(seed, "plan", scale, "smic")
+    emotions = [e for e, n in SMIC_COUNTS[scale].items() for _ in range(n)]
+    emotions = [emotions[int(i)] for i in rng.permutation(len(emotions))]
+    ids = SMIC_SUBJECTS[scale]
+    sizes = _split(rng, len(emotions), len(ids), 1)
+    owners = [sid for sid, n in zip(ids, sizes, strict=True) for _ in range(int(n))]
+    classes = []
+    for emotion in emotions:
+        weights = SMIC_TRUE_CLASSES[emotion]
+        p = np.array(list(weights.values()))
+        classes.append(int(list(weights)[int(rng.choice(len(weights), p=p / p.sum()))]))
+    aus_sets, _ = _draw_aus("smic", scale, classes, rng)
+    rows: list[dict] = []
+    running: Counter[int] = Counter()
+    for sid, emotion, cls, aus_set in zip(owners, emotions, classes, aus_sets, strict=True):
+        running[sid] += 1
+        clip = f"s{sid}_{SMIC_ABBREVIATIONS[emotion]}_{running[sid]:02d}"
+        length = int(rng.integers(config.clip_frames[0], config.clip_frames[1] + 1))
+        onset = int(rng.integers(1, 90)) * 10000 + int(rng.integers(1, 5000))
+        offset = onset + length - 1
+        offset += (onset + offset) % 2  # an even sum: the loader's middle frame is exact
+        apex = onset + int(np.clip(round(rng.uniform(0.3, 0.6) * (offset - onset)),
+                                   MIN_PHASE, offset - onset - MIN_PHASE))
+        aus = tuple(sorted(aus_set))
+        spec, _ = _au_cell("smic", cls, aus, False, rng)
+        gains = tuple(float(v) for v in rng.uniform(0.85, 1.15, size=len(spec)))
+        folder = f"s{sid}"
+        rows.append({
+            "dataset": "smic", "subject": f"smic/{folder}", "subject_id": sid, "subject_cell": sid,
+            "folder": folder, "clip": clip, "first_frame": onset, "onset": onset, "apex": apex,
+            "offset": offset, "last_frame": offset, "apex_estimated": True, "aus": aus,
+            "au_spec": spec, "au_gains": gains, "aus_cell": None, "objective_class": cls,
+            "emotion": emotion, "inducement": None, "amplitude": float(rng.uniform(0.8, 1.2)),
+            "coded_spec": (), "coded_aus": (), "coder_errors": (), "coded_from": f"smic/{folder}/{clip}",
+        })
     return rows
 
 
@@ -689,6 +843,7 @@ class _Style:
     noise: float
     gray: bool
     jpeg_quality: int
+    fps: float
 
 
 def _style(dataset: str, config: SyntheticConfig) -> _Style:
@@ -697,10 +852,15 @@ def _style(dataset: str, config: SyntheticConfig) -> _Style:
     if dataset == "casme2":
         framing = fm.Framing(face_width=(0.40, 0.50), centre_x=(0.44, 0.56), centre_y=(0.52, 0.60),
                              light=0.15, gain=(0.90, 1.05), gamma=(0.95, 1.05), gray=False)
-        return _Style(config.casme_size, framing, config.noise, False, config.jpeg_quality)
+        return _Style(config.casme_size, framing, config.noise, False, config.jpeg_quality, config.fps)
+    if dataset == "smic":  # SMIC-HS: colour, darker and warmer, side-lit, 100 fps
+        framing = fm.Framing(face_width=(0.42, 0.52), centre_x=(0.45, 0.55), centre_y=(0.50, 0.58),
+                             light=0.22, gain=(0.80, 0.95), gamma=(1.00, 1.12), gray=False)
+        return _Style(config.smic_size, framing, config.smic_noise, False, config.smic_jpeg_quality,
+                      config.smic_fps)
     framing = fm.Framing(face_width=(0.52, 0.62), centre_x=(0.45, 0.55), centre_y=(0.50, 0.56),
                          light=0.10, gain=(1.05, 1.20), gamma=(0.75, 0.90), gray=True)
-    return _Style(config.samm_size, framing, config.samm_noise, True, config.samm_jpeg_quality)
+    return _Style(config.samm_size, framing, config.samm_noise, True, config.samm_jpeg_quality, config.fps)
 
 
 def au_profile(first: int, onset: int, apex: int, offset: int, last: int) -> np.ndarray:
@@ -758,20 +918,22 @@ def _au_truth(row: dict, seed: int, config: SyntheticConfig) -> list[dict[str, A
     return out
 
 
-def _blinks(n: int, config: SyntheticConfig, rng: np.random.Generator) -> tuple[np.ndarray, list]:
+def _blinks(n: int, fps: float, config: SyntheticConfig,
+            rng: np.random.Generator) -> tuple[np.ndarray, list]:
     """Eyelid closure per frame ``(n,)`` and the blinks ``[(start, peak, end), ...]`` (frame
-    indices, may lie outside the clip): a Poisson process at ``blink_rate`` per second; each
+    indices, may lie outside the clip) at ``fps`` frames per second: a Poisson process at
+    ``blink_rate`` per second; each
     blink lasts 150–300 ms, closes in its first 30 % to 60–100 % closure, reopens slower."""
     closure = np.zeros(n)
     events = []
     if config.blink_rate <= 0:
         return closure, events
-    t = -0.3 * config.fps  # a blink that began before the first frame may still be under way
+    t = -0.3 * fps  # a blink that began before the first frame may still be under way
     while True:
-        t += rng.exponential(config.fps / config.blink_rate)
+        t += rng.exponential(fps / config.blink_rate)
         if t >= n:
             break
-        length = rng.uniform(0.15, 0.30) * config.fps
+        length = rng.uniform(0.15, 0.30) * fps
         depth = rng.uniform(0.6, 1.0)
         start, peak, end = t, t + 0.3 * length, t + length
         if end < 0:
@@ -816,7 +978,7 @@ def _motion(row: dict, config: SyntheticConfig, style: _Style, seed: int, attemp
     truth = row["au_truth"]
     aus = tuple((t["au"], t["side"], t["gain"]) for t in truth)
     profiles = np.array([au_profile(first, t["onset"], t["apex"], t["offset"], last) for t in truth])
-    blink, _ = _blinks(n, config, _rng(seed, "blink", row["subject"], row["clip"]))
+    blink, _ = _blinks(n, style.fps, config, _rng(seed, "blink", row["subject"], row["clip"]))
     # a soft light spot drifting across the face and changing in strength
     c0 = np.array([rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7)])
     c1 = c0 + rng.uniform(-0.15, 0.15, size=2)
@@ -938,7 +1100,8 @@ def _choose_identities(subjects: Sequence[tuple[str, str]], seed: int, config: S
     ``config.identity_attempts`` candidate identities; those whose neutral face the HOG
     detector misses are dropped, and :func:`_select_identities` picks one per subject so that
     as many subject pairs as it can find lie at least ``config.identity_distance`` apart in
-    dlib's ResNet encoding.  The encodings are a deterministic function of (seed, subject,
+    dlib's ResNet encoding, stage by stage (:attr:`SyntheticSpec.identity_stage`: the SMIC-like
+    subjects are chosen with the CASME-like and SAMM-like choices fixed).  The encodings are a deterministic function of (seed, subject,
     attempt) and the choice a function of the encodings, so it does not depend on ``n_jobs``.
     Returns ``{subject: {"attempt", "encoding", "distance", "distinct"}}``: the distance to the
     nearest other subject and whether it reaches ``identity_distance``.
@@ -961,7 +1124,17 @@ def _choose_identities(subjects: Sequence[tuple[str, str]], seed: int, config: S
             raise SyntheticDataError(f"no detectable identity for {subject} in "
                                      f"{config.identity_attempts} attempts")
         pools.append(pool)
-    picks = _select_identities(pools, config.identity_distance)
+    # stage by stage: a later stage's subjects are chosen with the earlier stages' choices fixed
+    stages = [registry.get_dataset(d).synthetic_generator().identity_stage for d, _ in subjects]
+    picks = [0] * len(subjects)
+    done: list[int] = []
+    for stage in sorted(set(stages)):
+        mine = [j for j, s in enumerate(stages) if s == stage]
+        fixed = [[pools[j][picks[j]]] for j in done]
+        chosen = _select_identities(fixed + [pools[j] for j in mine], config.identity_distance)
+        for j, k in zip(mine, chosen[len(done):], strict=True):
+            picks[j] = k
+        done += mine
     vectors = np.asarray([pools[j][k][1] for j, k in enumerate(picks)])
     chosen: dict[str, dict[str, Any]] = {}
     for j, (_, subject) in enumerate(subjects):
@@ -1025,6 +1198,11 @@ def _samm_frame_path(row: dict, number: int) -> str:
     return f"{row['folder']}/{row['clip']}/{row['folder']}_{number:05d}.jpg"
 
 
+def _smic_frame_path(row: dict, number: int) -> str:
+    # SMIC-HS ships .bmp frames; the stand-in writes JPEG (the loader reads either)
+    return f"HS/{row['folder']}/micro/{row['emotion']}/{row['clip']}/image{number:07d}.jpg"
+
+
 def _render_subject(rows: list[dict], seed: int, config: SyntheticConfig, root: str,
                     id_attempt: int = 0) -> dict:
     """Render and write every clip of one subject (a worker task); return their records."""
@@ -1060,7 +1238,7 @@ def _render_subject(rows: list[dict], seed: int, config: SyntheticConfig, root: 
             else:
                 raise SyntheticDataError(f"{subject}/{row['clip']}: no detectable placement")
             regions = fm.au_regions(identity, face, motion, style.size, checked[1], fields=fields)
-            _, blinks = _blinks(len(frames), config, _rng(seed, "blink", subject, row["clip"]))
+            _, blinks = _blinks(len(frames), style.fps, config, _rng(seed, "blink", subject, row["clip"]))
             files = []
             for number, image in zip(range(row["first_frame"], row["last_frame"] + 1), frames,
                                      strict=True):
@@ -1176,13 +1354,16 @@ class SyntheticSpec:
     ``plan(scale, seed, config)``: the clip rows (the columns of :func:`plan`), each drawn from
     generators seeded by ``(seed, names)`` only; ``style(config)``: frame size, framing
     ranges, noise and colour; ``frame_path(row, number)``: a frame file; ``sheets(rows)``: the
-    annotation files' bytes (reproducible: fixed dates).
+    annotation files' bytes (reproducible: fixed dates); ``identity_stage``: see the field.
     """
 
     plan: Callable[[str, int, SyntheticConfig], list[dict]]
     style: Callable[[SyntheticConfig], _Style]
     frame_path: Callable[[dict, int], str]
     sheets: Callable[[list[dict]], dict[str, bytes]]
+    #: identities of a later stage are chosen given those of the earlier stages (fixed), so a
+    #: data set added later never changes the faces of the sets before it
+    identity_stage: int = 0
 
 
 #: The CASME II stand-in (registry entry ``casme2``): colour frames, two spreadsheets.
@@ -1199,6 +1380,21 @@ SAMM_SPEC = SyntheticSpec(
     style=functools.partial(_style, "samm"),
     frame_path=_samm_frame_path,
     sheets=_samm_sheet,
+)
+
+
+def _no_sheets(rows: list[dict]) -> dict[str, bytes]:
+    return {}
+
+
+#: The SMIC-HS stand-in (registry entry ``smic``): colour frames at 100 fps in the SMIC-HS
+#: folders, no annotation file (the class is the folder); identities chosen after the others'.
+SMIC_SPEC = SyntheticSpec(
+    plan=_plan_smic,
+    style=functools.partial(_style, "smic"),
+    frame_path=_smic_frame_path,
+    sheets=_no_sheets,
+    identity_stage=1,
 )
 
 

@@ -32,7 +32,7 @@ import pandas as pd
 
 from merkit import paths
 from merkit.config import Profile, departures, get_profile
-from merkit.data import DataSource, data_fingerprint, resolve
+from merkit.data import DataSource, data_fingerprint, get_dataset, resolve
 from merkit.io import atomic_path, write_json
 from merkit.paper import PAPER_PROFILE_DEPARTURES
 from merkit.report.index import write_headline
@@ -101,7 +101,8 @@ class Report:
 
     def banner_html(self) -> str:
         if self.source.is_synthetic:
-            colour, title = "#fff3cd", "SYNTHETIC DATA: these numbers are NOT results on CASME II / SAMM"
+            names = " / ".join(get_dataset(n).label for n in self.source.datasets)
+            colour, title = "#fff3cd", f"SYNTHETIC DATA: these numbers are NOT results on {names}"
         else:
             colour, title = "#d1e7dd", "Licensed data"
         items = "".join(f"<li>{html.escape(d)}</li>" for d in self.departures())
@@ -155,16 +156,20 @@ class Report:
     def save_predictions(self, results: Any, clips: pd.DataFrame) -> Any:
         """Write every run's per-clip predictions to ``tables/<name>-predictions.csv``
         (:func:`merkit.reproduce.tables.predictions`) and its provenance beside it; returns a
-        link to display (``display(rep.save_predictions(results, ws.df))``)."""
+        link to display (``display(rep.save_predictions(results, ws.df))``). ``results`` may
+        also be the predictions frame itself (notebook 11's two workspaces:
+        :func:`merkit.reproduce.controls.predictions`)."""
         from IPython.display import HTML
 
-        frame = predictions(results, clips)
+        frame = results if isinstance(results, pd.DataFrame) else predictions(results, clips)
         out = paths.tables_dir() / f"{self.name}-predictions.csv"
         with atomic_path(out) as tmp:
             frame.to_csv(tmp, index=False)
         write_json(out.with_suffix(".json"), self.provenance(clips) | {
             "table": out.stem, "rows": len(frame), "columns": list(frame.columns)})
-        runs = len(iter_runs(results))
+        runs = (len(iter_runs(results)) if not isinstance(results, pd.DataFrame)
+                else len(frame.drop_duplicates([c for c in ("set", "method", "condition", "fold", "seed")
+                                                if c in frame])))
         return HTML(f'<p>Per-clip predictions of all {runs} runs ({len(frame)} rows: clip, subject, data set, '
                     f'fold, seed, true and predicted class, class and AU probabilities), to re-score with any '
                     f'metric: <a href="tables/{html.escape(out.name)}">tables/{html.escape(out.name)}</a></p>')
@@ -264,17 +269,22 @@ def start(
     sections: Sequence[str] | None = None,
     trains: bool = False,
     show: bool = True,
+    datasets: Sequence[str] | None = None,
 ) -> Report:
     """Begin a notebook: resolve the profile and data source, show the banner.
 
     ``data`` overrides the profile's data source (``"auto"``, ``"synthetic"``, ``"real"``).
     ``needs_data=False`` (notebooks that read no clips) skips generating the synthetic set.
     ``sections``: the profile sections the notebook uses (its banner lists departures there
-    only); ``trains``: the notebook trains models (its banner says how epochs were fixed).
+    only); ``trains``: the notebook trains models (its banner says how epochs were fixed);
+    ``datasets``: the registered data sets the notebook reads, when not the profile's
+    (notebook 12: ``("smic", "casme2", "samm")``).
     """
     prof = get_profile(profile)
     if data != "auto":
         prof = dataclasses.replace(prof, data=dataclasses.replace(prof.data, source=data))
+    if datasets is not None:
+        prof = dataclasses.replace(prof, data=dataclasses.replace(prof.data, datasets=tuple(datasets)))
     report = Report(
         name=name,
         profile=prof,

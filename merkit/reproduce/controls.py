@@ -87,6 +87,14 @@ def gain_table(sets: dict[str, Workspace], profile: Profile, *, progress: bool =
     return out[["set", *[c for c in out.columns if c != "set"]]], runs
 
 
+def predictions(sets: dict[str, Workspace], runs: dict[str, dict[str, list[RunResult]]]) -> pd.DataFrame:
+    """Per-clip predictions of every run on both sets (:func:`merkit.reproduce.tables.predictions`),
+    with the ``set`` column of :func:`gain_table` first."""
+    frames = [tables.predictions(runs[name], ws.df).assign(set=SETS[name]) for name, ws in sets.items()]
+    out = pd.concat(frames, ignore_index=True)
+    return out[["set", *[c for c in out.columns if c != "set"]]]
+
+
 def verdict(table: pd.DataFrame) -> pd.DataFrame:
     """Per set and metric: AUFeat. - backbone, its interval, and whether the control's answer
     holds (on the control the interval must cover 0; on the standard set it is reported)."""

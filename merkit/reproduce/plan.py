@@ -97,7 +97,7 @@ from merkit.io import stable_hash
 from merkit.preprocess.augment import AugmentConfig, augment_pairs
 from merkit.preprocess.flow import FlowConfig
 from merkit.preprocess.pipeline import PreprocessConfig
-from merkit.reproduce import augcn, controls, handcrafted, preprocessing, rrrn, tables
+from merkit.reproduce import augcn, controls, handcrafted, megc2019, preprocessing, rrrn, tables
 from merkit.reproduce.tables import DeepRecipe, SVMRecipe, Workspace
 
 TRAIN_FILE = "train.json"
@@ -596,6 +596,10 @@ class _Planner:
                 self._ws[which] = _ws(augcn.workspace(self.source, au_task=True), self.source)
             elif which == "occlusion":  # rrrn.workspace: the same I-V clip table
                 self._ws[which] = _ws(rrrn.workspace(self.source), self.source)
+            elif which == "megc2019":  # megc2019.workspace on the composite's data sets
+                data = dataclasses.replace(self.profile.data, datasets=self.profile.megc2019.datasets)
+                src = resolve(data, generate=self.source.is_synthetic)
+                self._ws[which] = _ws(megc2019.workspace(src), src)
             elif which == "shuffled-aus":
                 # the control has the standard set's frames, timing and classes (only the sheets'
                 # AU codes are permuted): the same folds and flows, its own runs
@@ -665,6 +669,20 @@ class _Planner:
                 s.deep(w, augcn.recipe(self.profile, m), "ablation")
 
 
+    def nb12(self, s: _Session) -> None:
+        try:
+            w = self.workspace("megc2019")
+        except (RuntimeError, FileNotFoundError) as error:  # e.g. SMIC_ROOT not set
+            s.nb.note = f"not planned: {error}"
+            return
+        for m in self.profile.megc2019.methods:  # megc2019.run
+            r = megc2019.recipe(self.profile, m)
+            if isinstance(r, SVMRecipe):
+                s.svm(w, r, "cde")
+            else:
+                s.deep(w, r, "cde")
+
+
 #: (notebook stem, title, planner method), in ``make reproduce``'s order
 NOTEBOOKS: tuple[tuple[str, str, str], ...] = (
     ("02-preprocessing", "02 preprocessing: every clip's flows", "nb02"),
@@ -676,6 +694,7 @@ NOTEBOOKS: tuple[tuple[str, str, str], ...] = (
     ("09-rrrn-table3-occluded-hde", "09 RRRN Table III (occluded HDE)", "nb09"),
     ("10-rrrn-table4-occluded-cde", "10 RRRN Table IV (occluded CDE)", "nb10"),
     ("11-benchmark-controls", "11 benchmark controls", "nb11"),
+    ("12-megc2019-composite", "12 MEGC 2019 composite", "nb12"),
 )
 
 

@@ -106,6 +106,7 @@ class DeepRunner:
     task: Literal["classify", "au"] = "classify"
     au_columns: tuple[int, ...] = ()
     keep: tuple[str, ...] = ()  # model outputs stored per test clip, e.g. ("alpha",) for RRRN
+    n_classes: int = len(MEGC_CLASSES)  # labels 1..n_classes are trained on, others ignored
 
     def __call__(self, spec: RunSpec) -> RunResult:
         import torch
@@ -148,7 +149,7 @@ class DeepRunner:
         import torch
 
         clips = self.data.clip[samples]
-        y = torch.from_numpy(class_targets(self.data.labels[clips]))
+        y = torch.from_numpy(class_targets(self.data.labels[clips], self.n_classes))
         au = torch.from_numpy(self.data.aus[clips].astype(np.float32))
         return y, (au if au.shape[1] else None)
 
@@ -189,6 +190,7 @@ class SVMRunner:
     labels: np.ndarray
     groups: np.ndarray
     svm: Any  # merkit.features.svm.SVMConfig
+    n_classes: int = len(MEGC_CLASSES)  # the width of the one-hot scores (labels 1..n_classes)
 
     def __call__(self, spec: RunSpec) -> RunResult:
         from merkit.features.svm import fit_predict_svm
@@ -199,7 +201,7 @@ class SVMRunner:
             self.features[train], self.labels[train], self.groups[train], self.features[test],
             seed=spec.seed, config=self.svm,
         )
-        n_classes = len(MEGC_CLASSES)
+        n_classes = self.n_classes
         scores = np.zeros((len(test), n_classes))
         scores[np.arange(len(test)), np.clip(np.asarray(y_pred) - 1, 0, n_classes - 1)] = 1.0
         return RunResult("", {"C": float(chosen_c)}, test, self.labels[test], np.asarray(y_pred), scores)

@@ -140,10 +140,18 @@ def with_out_size(cfg: PreprocessConfig, size: int) -> PreprocessConfig:
 
 @dataclass
 class Workspace:
-    """A clip table and its flows (per preprocessing and occlusion), built lazily, cached on disk."""
+    """A clip table and its flows (per preprocessing and occlusion), built lazily, cached on disk.
+
+    ``label_column``: the integer class of every clip (``objective_class`` 1..5 for MEGC 2018;
+    the MEGC 2019 composite's ``emotion_label`` 1..3); ``classes``: the labels the tables
+    score and ``class_names`` their display names (confusion axes, predictions CSV).
+    """
 
     source: DataSource
     df: pd.DataFrame
+    classes: tuple[int, ...] = LABELS
+    label_column: str = "objective_class"
+    class_names: tuple[str, ...] = CLASS_NAMES
     flows: dict[Any, FlowSet] = field(default_factory=dict)
     augmented: dict[Any, np.ndarray] = field(default_factory=dict)  # per flow key: clips with augmented pairs
     cache: dict[str, Any] = field(default_factory=dict)  # in-memory memo (fingerprint, volumes)
@@ -176,6 +184,11 @@ class Workspace:
                                              progress=progress, slurm=slurm)
         self.augmented[memo_key] = mask
         return self.flows[memo_key]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """(n_clips,) the class of every clip (:attr:`label_column`)."""
+        return self.df[self.label_column].to_numpy()
 
     def clip_fingerprints(self) -> list[str]:
         """Content fingerprint per clip (row) of ``df``: annotation + every used frame's bytes
@@ -253,13 +266,15 @@ def run_recipe(ws: Workspace, recipe: DeepRecipe, protocol: Protocol, *, conditi
     train_rows = np.unique(np.concatenate([f.train for f in fold_list])) if recipe.augment else np.array([], np.int64)
     fs = ws.flowset(recipe.flows, train_rows, occlusion=occlusion, progress=progress, execution=recipe.execution)
     model_aus = getattr(recipe.config, "resolved_aus", ()) if recipe.model == "mer_augcn" else ()
-    aus = protocols.au_targets(ws.df, model_aus) if model_aus else np.zeros((len(ws.df), 0), np.int64)
-    data = FlowData(fs.x, fs.clip, fs.is_original, ws.df["objective_class"].to_numpy(), aus)
+    # clips without any AU code (SMIC) get -1 targets: the AU loss leaves them out
+    aus = (protocols.au_targets(ws.df, model_aus, uncoded=-1) if model_aus
+           else np.zeros((len(ws.df), 0), np.int64))
+    data = FlowData(fs.x, fs.clip, fs.is_original, ws.labels, aus)
     runner = DeepRunner(
         data, ModelBuilder(recipe.model, recipe.config, recipe.input_size, recipe.weights), recipe.objective,
         recipe.train, augment=recipe.augment, task=recipe.task,
         au_columns=tuple(list(model_aus).index(a) for a in TABLE_VII_AUS) if recipe.task == "au" else (),
-        keep=recipe.keep,
+        keep=recipe.keep, n_classes=len(ws.classes),
     )
     specs = _specs(recipe, protocol, fold_list,
                    lambda f: ws.data_key(recipe.flows, condition, occlusion, rows=_fold_rows(f)), condition)
@@ -280,7 +295,7 @@ def run_svm(ws: Workspace, recipe: SVMRecipe, protocol: Protocol, features: np.n
             condition: str = "unocc", progress: bool = True) -> list[RunResult]:
     """Every (fold, seed) SVM run of one handcrafted row on precomputed ``features`` (n_clips, F)."""
     fold_list = folds(ws, protocol, recipe.protocol)
-    runner = SVMRunner(features, ws.df["objective_class"].to_numpy(), ws.df["subject"].to_numpy(), recipe.svm)
+    runner = SVMRunner(features, ws.labels, ws.df["subject"].to_numpy(), recipe.svm, n_classes=len(ws.classes))
     def data_key(fold: protocols.Fold) -> str:  # the fold's clips and their features only
         rows = _fold_rows(fold)
         used = np.ascontiguousarray(features[rows])
@@ -317,7 +332,8 @@ def predictions(results: Any, df: pd.DataFrame) -> pd.DataFrame:
     """One row per (run, test clip) of ``results`` (as :func:`iter_runs` reads them), for
     re-scoring with any metric: :data:`PREDICTION_COLUMNS`, then
 
-    * classification: ``true_class``, ``predicted_class`` (1..C, the objective classes),
+    * classification: ``true_class``, ``predicted_class`` (1..C: the objective classes, or the
+      workspace's labels, e.g. MEGC 2019's 1 negative, 2 positive, 3 surprise),
       ``p_class_<c>`` (the model's probability of class c; an SVM's one-hot decision) and,
       for a model with AU detectors, ``p_au<n>`` (the probability of AU n);
     * the AU task (Table VII): ``true_au<n>``, ``pred_au<n>`` (0/1) and ``p_au<n>``.
@@ -410,6 +426,7 @@ def score(
     labels: dict[str, str] | None = None,
     groups: np.ndarray | None = None,
     bootstrap: BootstrapConfig | None = None,
+    classes: Sequence[int] = LABELS,
 ) -> pd.DataFrame:
     """Long table: method, label, fold, metric, ours (mean over seeds), std, ci_low, ci_high, se,
     n_seeds, published.
@@ -421,9 +438,9 @@ def score(
     (:func:`merkit.experiments.intervals`, ``bootstrap`` settings): on the cell's pooled
     predictions (all folds for CDE, one fold per HDE cell), and for ``"avg"`` the bootstrap of
     the mean of the folds' metrics, resampling subjects within each fold. Without ``groups``
-    the interval columns are NaN.
+    the interval columns are NaN. ``classes``: the labels scored (the workspace's ``classes``).
     """
-    summary = experiments.summarize(results, LABELS, by=("method",), fold_level=not pooled_over_folds,
+    summary = experiments.summarize(results, classes, by=("method",), fold_level=not pooled_over_folds,
                                     groups=groups, bootstrap=bootstrap)
     summary = summary[summary["metric"].isin(metrics)].copy()
     if pooled_over_folds:
@@ -433,7 +450,7 @@ def score(
                .agg(mean=("mean", "mean"), n_seeds=("n_seeds", "min")).reset_index())
         avg["fold"], avg["std"] = "avg", np.nan
         if groups is not None:
-            found = {m: experiments.intervals([r for r in results if r.info["method"] == m], LABELS, groups,
+            found = {m: experiments.intervals([r for r in results if r.info["method"] == m], classes, groups,
                                               tuple(metrics), per_fold=True, bootstrap=bootstrap)
                      for m in avg["method"].unique()}
             for col, attr in zip(INTERVAL_COLUMNS, ("low", "high", "se"), strict=True):
@@ -591,15 +608,16 @@ def with_column_key(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def confusion(results: Sequence[RunResult]) -> np.ndarray:
-    """Pooled confusion matrix (5 x 5) of a row's runs (all folds, all seeds)."""
-    return experiments.pooled_confusion(results, LABELS)
+def confusion(results: Sequence[RunResult], classes: Sequence[int] = LABELS) -> np.ndarray:
+    """Pooled confusion matrix (C x C, 5 x 5 by default) of a row's runs (all folds, all seeds)."""
+    return experiments.pooled_confusion(results, classes)
 
 
-def confusions(results: dict[str, list[RunResult]], labels: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+def confusions(results: dict[str, list[RunResult]], labels: dict[str, str] | None = None, *,
+               classes: Sequence[int] = LABELS) -> dict[str, np.ndarray]:
     """Pooled confusion matrix per row, keyed by its label."""
     labels = labels or {}
-    return {labels.get(m, method_label(m)): confusion(rs) for m, rs in results.items()}
+    return {labels.get(m, method_label(m)): confusion(rs, classes) for m, rs in results.items()}
 
 
 def curves(results: dict[str, list[RunResult]], labels: dict[str, str] | None = None) -> dict[str, list[dict[str, float]]]:
