@@ -14,12 +14,13 @@ def isolated_env(tmp_path_factory):
     """Point merkit's data, reports and build folders at one session-wide temp dir."""
     root = tmp_path_factory.mktemp("merkit-env")
     saved = {k: os.environ.get(k) for k in ("MERKIT_DATA", "MERKIT_REPORTS", "MERKIT_BUILD",
-                                            "CASME2_ROOT", "SAMM_ROOT")}
+                                            "CASME2_ROOT", "SAMM_ROOT", "SMIC_ROOT")}
     os.environ["MERKIT_DATA"] = str(root / "data")
     os.environ["MERKIT_REPORTS"] = str(root / "reports")
     os.environ["MERKIT_BUILD"] = str(root / "build")
     os.environ.pop("CASME2_ROOT", None)
     os.environ.pop("SAMM_ROOT", None)
+    os.environ.pop("SMIC_ROOT", None)
     yield root
     for key, value in saved.items():
         if value is None:

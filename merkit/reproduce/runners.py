@@ -109,17 +109,23 @@ class DeepRunner:
     n_classes: int = len(MEGC_CLASSES)  # labels 1..n_classes are trained on, others ignored
 
     def __call__(self, spec: RunSpec) -> RunResult:
+        model, n_train, history = self.fit(spec.train, spec.seed)
+        return self._result(spec, model, n_train, history)
+
+    def fit(self, clips: Sequence[int], seed: int) -> tuple[Any, int, Any]:
+        """Train one model on ``clips`` (row positions; their augmented pairs when ``augment``)
+        -> ``(model, training samples, history)``; what every run and ``merkit train`` do."""
         import torch
 
         from merkit import train as tr
 
-        train_idx = self.data.train_samples(spec.train, self.augment)
-        tr.seed_everything(spec.seed, self.train.deterministic)
-        model = self.build(spec.seed)
+        train_idx = self.data.train_samples(tuple(clips), self.augment)
+        tr.seed_everything(seed, self.train.deterministic)
+        model = self.build(seed)
         x = torch.from_numpy(np.ascontiguousarray(self.data.x[train_idx]))
         y, au = self._targets(train_idx)
-        history = tr.fit(model, x, y, au, self.train, seed=spec.seed, loss_fn=self.objective)
-        return self._result(spec, model, len(train_idx), history)
+        history = tr.fit(model, x, y, au, self.train, seed=seed, loss_fn=self.objective)
+        return model, len(train_idx), history
 
     def run_many(self, specs: Sequence[RunSpec]) -> list[RunResult]:
         """The runs of ``specs`` (one row: same settings, other folds and seeds) as one batched

@@ -259,33 +259,44 @@ def _fold_rows(fold: protocols.Fold) -> np.ndarray:
     return np.concatenate([np.asarray(fold.train, np.int64), np.asarray(fold.test, np.int64)])
 
 
+def model_aus(recipe: DeepRecipe) -> tuple[int, ...]:
+    """The AUs of a row's AU detectors, in its output order (``()`` without detectors)."""
+    return tuple(getattr(recipe.config, "resolved_aus", ())) if recipe.model == "mer_augcn" else ()
+
+
+def runner(ws: Workspace, recipe: DeepRecipe, train_rows: np.ndarray, *, occlusion: Any | None = None,
+           progress: bool = True) -> DeepRunner:
+    """The row's :class:`DeepRunner` over the workspace's flows (``train_rows``' augmented pairs)."""
+    fs = ws.flowset(recipe.flows, train_rows, occlusion=occlusion, progress=progress, execution=recipe.execution)
+    aus_of_model = model_aus(recipe)
+    # clips without any AU code (SMIC) get -1 targets: the AU loss leaves them out
+    aus = (protocols.au_targets(ws.df, aus_of_model, uncoded=-1) if aus_of_model
+           else np.zeros((len(ws.df), 0), np.int64))
+    data = FlowData(fs.x, fs.clip, fs.is_original, ws.labels, aus)
+    return DeepRunner(
+        data, ModelBuilder(recipe.model, recipe.config, recipe.input_size, recipe.weights), recipe.objective,
+        recipe.train, augment=recipe.augment, task=recipe.task,
+        au_columns=tuple(list(aus_of_model).index(a) for a in TABLE_VII_AUS) if recipe.task == "au" else (),
+        keep=recipe.keep, n_classes=len(ws.classes),
+    )
+
+
 def run_recipe(ws: Workspace, recipe: DeepRecipe, protocol: Protocol, *, condition: str = "unocc",
                occlusion: Any | None = None, progress: bool = True) -> list[RunResult]:
     """Every (fold, seed) run of one deep row (cached, resumable, parallel)."""
     fold_list = folds(ws, protocol, recipe.protocol)
     train_rows = np.unique(np.concatenate([f.train for f in fold_list])) if recipe.augment else np.array([], np.int64)
-    fs = ws.flowset(recipe.flows, train_rows, occlusion=occlusion, progress=progress, execution=recipe.execution)
-    model_aus = getattr(recipe.config, "resolved_aus", ()) if recipe.model == "mer_augcn" else ()
-    # clips without any AU code (SMIC) get -1 targets: the AU loss leaves them out
-    aus = (protocols.au_targets(ws.df, model_aus, uncoded=-1) if model_aus
-           else np.zeros((len(ws.df), 0), np.int64))
-    data = FlowData(fs.x, fs.clip, fs.is_original, ws.labels, aus)
-    runner = DeepRunner(
-        data, ModelBuilder(recipe.model, recipe.config, recipe.input_size, recipe.weights), recipe.objective,
-        recipe.train, augment=recipe.augment, task=recipe.task,
-        au_columns=tuple(list(model_aus).index(a) for a in TABLE_VII_AUS) if recipe.task == "au" else (),
-        keep=recipe.keep, n_classes=len(ws.classes),
-    )
+    run_one = runner(ws, recipe, train_rows, occlusion=occlusion, progress=progress)
     specs = _specs(recipe, protocol, fold_list,
                    lambda f: ws.data_key(recipe.flows, condition, occlusion, rows=_fold_rows(f)), condition)
     ex = recipe.execution
     batched = ex.ensemble == "on" or (ex.ensemble == "auto" and resolve_device(recipe.train.device).type == "cuda")
-    results = experiments.run_grid(specs, runner, n_jobs=ex.n_jobs, threads_per_job=ex.threads_per_job,
+    results = experiments.run_grid(specs, run_one, n_jobs=ex.n_jobs, threads_per_job=ex.threads_per_job,
                                    progress=progress, desc=f"{recipe.method} {protocol} {condition}",
                                    ensemble_size=ex.ensemble_size if batched else 0,
                                    executor=ex.executor, slurm=ex.slurm)
     # which AU each probability column is (for the predictions CSV; not stored, not a key)
-    au_names = list(TABLE_VII_AUS) if recipe.task == "au" else list(model_aus)
+    au_names = list(TABLE_VII_AUS) if recipe.task == "au" else list(model_aus(recipe))
     for r in results:
         r.info = r.info | {"aus": au_names}
     return results
