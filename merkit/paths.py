@@ -42,6 +42,11 @@ def cache_dir() -> Path:
     return data_dir() / "interim"
 
 
+def models_dir() -> Path:
+    """Models trained by ``python -m merkit train`` (``<profile>-<method>.pt``); git-ignored."""
+    return data_dir() / "models"
+
+
 def reports_dir() -> Path:
     """Generated reports: ``*.html``, ``index.html``, ``tables/``, ``figures/``."""
     return _env_path("MERKIT_REPORTS", REPO_ROOT / "reports")
