@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import multiprocessing
+import shutil
 import warnings
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -202,6 +203,31 @@ def test_shuffled_set_has_the_same_frames_and_permuted_codes(pair):
         assert Counter(la.loc[la["dataset"] == dataset, "aus"]) == \
             Counter(lb.loc[lb["dataset"] == dataset, "aus"])
     assert la["objective_class"].equals(lb["objective_class"])
+
+
+def test_a_variant_links_the_standard_frames_and_equals_a_rendered_one(pair, tmp_path):
+    """Beside a complete standard set the variant is built from its frames (hard links, no
+    rendering) and is byte for byte the variant rendered on its own (a folder without a
+    standard sibling); a standard set with a corrupted frame is not used."""
+    standard, _ = pair
+    rendered = synthetic.generate(tmp_path / "alone", seed=0, scale="smoke", config=SHUFFLED)
+    for root, corrupt in ((tmp_path / "ok", False), (tmp_path / "bad", True)):
+        shutil.copytree(standard, root / "smoke")
+        frame = next(rel for rel in read_json(standard / synthetic.MARKER)["files"] if rel.endswith(".jpg"))
+        if corrupt:  # same size, other bytes: only the hash (verify) sees it
+            data = bytearray((root / "smoke" / frame).read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            (root / "smoke" / frame).write_bytes(bytes(data))
+        out = root / "smoke-shuffled-aus"
+        assert synthetic.standard_sibling(out, "smoke", "shuffled-aus") == root / "smoke"
+        synthetic.generate(out, seed=0, scale="smoke", config=SHUFFLED)
+        linked = (out / frame).stat().st_ino == (root / "smoke" / frame).stat().st_ino
+        assert linked != corrupt
+        assert read_json(out / synthetic.MARKER) == read_json(rendered / synthetic.MARKER)
+        for rel in (synthetic.GROUND_TRUTH, synthetic.LANDMARKS, frame):
+            assert (out / rel).read_bytes() == (rendered / rel).read_bytes(), rel
+    assert synthetic.standard_sibling(tmp_path / "smoke", "smoke", "standard") is None
+    assert synthetic.standard_sibling(rendered, "smoke", "shuffled-aus") is None
 
 
 def test_data_source_plumbs_the_variant(pair, monkeypatch, tmp_path):

@@ -77,7 +77,9 @@ show with probability 0.06 (a partner of one of its AUs among :data:`CONFUSED_AU
 side wrong with probability 0.10 (L↔R, or bilateral ↔ one-sided); ``SyntheticConfig.coder_*``.
 The noise has its own random stream per clip, so it changes no other draw.  The
 ``"shuffled-aus"`` variant (``SyntheticConfig.variant``) writes the same frames with the coded
-AU cells permuted across the clips of each data set (``coded_from`` in ``ground_truth.json``).
+AU cells permuted across the clips of each data set (``coded_from`` in ``ground_truth.json``);
+beside a complete, verified standard set (``<scale>`` next to ``<scale>-<variant>``) it links
+that set's frames instead of rendering them again (:func:`_standard_frames`).
 
 Timing: onset..offset spans 24–44 frames (120–220 ms at the sets' 200 fps), apex at 30–60 %
 of it with onset->apex and apex->offset at least :data:`MIN_PHASE` (10) frames each, so the
@@ -1591,12 +1593,19 @@ def _build(out_dir: Path, seed: int, scale: str, config: SyntheticConfig, progre
     tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        # worker start-up (imports, templates) costs more than a small set takes to render
-        n_jobs = config.n_jobs if len(rows) > 60 else 1
-        order = list(dict.fromkeys((r["dataset"], r["subject"]) for r in rows))
-        identities = _choose_identities(order, seed, config, n_jobs, progress)
-        attempts = {name: rec["attempt"] for name, rec in identities.items()}
-        results = _run_tasks(tasks, seed, config, tmp, n_jobs, progress, attempts)
+        reused = _standard_frames(out_dir, seed, scale, config, tmp)
+        if reused is not None:  # a variant: the standard set's frames, identities and records
+            identities, results = reused
+            if progress:
+                print(f"  frames of the standard set reused for the {config.variant!r} variant",
+                      file=sys.stderr, flush=True)
+        else:
+            # worker start-up (imports, templates) costs more than a small set takes to render
+            n_jobs = config.n_jobs if len(rows) > 60 else 1
+            order = list(dict.fromkeys((r["dataset"], r["subject"]) for r in rows))
+            identities = _choose_identities(order, seed, config, n_jobs, progress)
+            attempts = {name: rec["attempt"] for name, rec in identities.items()}
+            results = _run_tasks(tasks, seed, config, tmp, n_jobs, progress, attempts)
         by_name = {res["subject"]: res for res in results}
 
         files: dict[str, tuple[int, str]] = {}
@@ -1630,7 +1639,8 @@ def _build(out_dir: Path, seed: int, scale: str, config: SyntheticConfig, progre
             })
             cursor += n
         subjects = {
-            name: {"identity": dataclasses.asdict(res["identity"]),
+            name: {"identity": (res["identity"] if isinstance(res["identity"], dict)
+                                else dataclasses.asdict(res["identity"])),
                    "identity_attempts": res["identity_attempts"],
                    "identity_encoding": identities[name]["encoding"],
                    "identity_distance": identities[name]["distance"],
@@ -1666,6 +1676,60 @@ def _build(out_dir: Path, seed: int, scale: str, config: SyntheticConfig, progre
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def standard_sibling(out_dir: Path, scale: str, variant: str) -> Path | None:
+    """Where the standard set of a variant's folder lies by :func:`default_dir`'s naming
+    (``<parent>/<scale>-<variant>`` -> ``<parent>/<scale>``); None for the standard set."""
+    if variant == "standard" or out_dir.name != f"{scale}-{variant}":
+        return None
+    return out_dir.with_name(scale)
+
+
+def _standard_frames(out_dir: Path, seed: int, scale: str, config: SyntheticConfig,
+                     tmp: Path) -> tuple[dict[str, dict[str, Any]], list[dict]] | None:
+    """A variant's frames linked from its complete standard sibling, or None to render them.
+
+    A variant (``"shuffled-aus"``) changes the sheets only: its frames, identities and
+    per-clip records are those of the standard set of the same seed, scale and config, byte
+    for byte.  When :func:`standard_sibling` holds that set and every file of it still has its
+    recorded SHA-256 (``is_complete(..., verify=True)``: a corrupted standard set is never
+    copied), its frames are hard-linked (copied across file systems) into ``tmp`` and the
+    records :func:`_choose_identities` and :func:`_run_tasks` would return are read back from
+    its ``ground_truth.json``, ``landmarks.npy`` and ``FINGERPRINT.json``; the variant then
+    costs its sheets only.  ``tests/test_synthetic.py`` checks the result equals a rendered
+    variant's fingerprint.
+    """
+    standard = standard_sibling(out_dir, scale, config.variant)
+    std_config = dataclasses.replace(config, variant="standard")
+    if standard is None or not is_complete(standard, seed, scale, std_config, verify=True):
+        return None
+    marker = _read_marker(standard)
+    truth = json.loads((standard / GROUND_TRUTH).read_text(encoding="utf-8"))
+    landmarks = np.load(standard / LANDMARKS, allow_pickle=False)
+    files = marker["files"] if marker is not None else {}
+    identities = {name: {"attempt": rec["identity_attempts"], "encoding": rec["identity_encoding"],
+                         "distance": rec["identity_distance"], "distinct": rec["identity_distinct"]}
+                  for name, rec in truth["subjects"].items()}
+    results: dict[str, dict[str, Any]] = {
+        name: {"subject": name, "identity": rec["identity"],
+               "identity_attempts": rec["identity_attempts"], "clips": {}}
+        for name, rec in truth["subjects"].items()}
+    for clip in truth["clips"]:
+        for rel in clip["frame_files"]:
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(standard / rel, target)
+            except OSError:  # another file system, or links not allowed
+                shutil.copyfile(standard / rel, target)
+        a, b = clip["landmarks_rows"]
+        results[clip["subject"]]["clips"][clip["clip"]] = {
+            "landmarks": landmarks[a:b], "files": [(rel, *files[rel]) for rel in clip["frame_files"]],
+            "placement_attempts": clip["placement_attempts"],
+            "regions": [t["region"] for t in clip["au_truth"]],
+            "blinks": clip["blinks"], "head_at_apex": clip["head_at_apex"]}
+    return identities, list(results.values())
 
 
 def _counts(table: pd.DataFrame) -> dict[str, Any]:
