@@ -372,10 +372,12 @@ def test_adding_the_smic_stand_in_changed_no_casme_or_samm_face(truth, smoke):
     """The identity choice is staged: the CASME-like and SAMM-like subjects' identities are
     those chosen without the SMIC-like subjects (so their frames did not change)."""
     gt = read_json(smoke / synthetic.GROUND_TRUTH)["subjects"]
-    order = [(d, s) for d, s in dict.fromkeys(zip(truth["dataset"], truth["subject"], strict=True))
-             if d != "smic"]
-    alone = synthetic._choose_identities(order, 0, synthetic.SyntheticConfig(), 1, False)
-    assert {s: r["attempt"] for s, r in alone.items()} == {s: gt[s]["identity_attempts"] for _, s in order}
+    firsts: dict[str, dict] = {}
+    for row in synthetic.plan("smoke", seed=0).to_dict("records"):
+        if row["dataset"] != "smic":
+            firsts.setdefault(row["subject"], row)
+    alone = synthetic._choose_identities(list(firsts.values()), 0, synthetic.SyntheticConfig(), 1, False)
+    assert {s: r["attempt"] for s, r in alone.items()} == {s: gt[s]["identity_attempts"] for s in firsts}
 
 
 
@@ -435,20 +437,24 @@ def test_each_au_region_covers_its_moving_landmarks(truth):
 
 
 def test_identity_encodings_are_recorded_and_reproducible(smoke):
-    """The generator's identity choice reads dlib's encodings; the recorded ones match a fresh
-    encoding of each subject's onset frame (same identity: distance below the 0.6 tolerance)."""
+    """The generator's identity choice reads dlib's encodings of each subject's first onset frame
+    as written: the recorded ones equal a fresh encoding of that frame read from disk, so the
+    choice and the identity check below agree (placement redrawn: same identity, < 0.6)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import face_recognition
     gt = read_json(smoke / synthetic.GROUND_TRUTH)
     truth = synthetic.load_ground_truth(smoke)
+    placed_first = {c["clip"] for c in gt["clips"] if c["placement_attempts"] == 0}
+    assert placed_first
     for subject, rec in gt["subjects"].items():
         assert len(rec["identity_encoding"]) == 128
         row = truth[truth["subject"] == subject].iloc[0]
         image = face_recognition.load_image_file(str(row["frames"][0]))
         enc = face_recognition.face_encodings(image)
         assert enc, subject
-        assert np.linalg.norm(enc[0] - np.asarray(rec["identity_encoding"])) < 0.6, subject
+        gap = np.linalg.norm(enc[0] - np.asarray(rec["identity_encoding"]))
+        assert gap < (1e-4 if row["clip"] in placed_first else 0.6), (subject, gap)
         if rec["identity_distinct"]:
             assert rec["identity_distance"] is None or rec["identity_distance"] >= 0.6
 
@@ -458,7 +464,7 @@ def test_smoke_subject_pairs_are_distinct_to_a_face_recognizer(truth):
     (issue #11 item 1, about those two sets); the SMIC-like subjects, chosen after them, are
     measured too: >= 85 % of all pairs.
 
-    The full set does not meet 95 %: 84.2 % of its 1,653 CASME/SAMM pairs (83.5 % of all 2,701
+    The full set does not meet 95 %: 88.7 % of its 1,653 CASME/SAMM pairs (87.9 % of all 2,701
     with the SMIC-like subjects; see merkit.data.synthetic); that needs the full set generated,
     too slow for this suite.
     """
@@ -572,3 +578,23 @@ def test_cli_reports_an_existing_set(smoke, capsys):
     assert synthetic.main(["--out", str(smoke), "--scale", "smoke"]) == 0
     out = capsys.readouterr().out
     assert "already complete" in out and "casme2: 14 clips of 4 subjects" in out
+
+
+def test_a_sub_range_render_equals_the_full_render():
+    """``render_clip(frames=...)`` draws only the noise stream's first frames, a prefix of the
+    full draw: each frame it renders is the full render's frame, byte for byte."""
+    config = synthetic.SyntheticConfig()
+    row = synthetic.plan("smoke", seed=0).to_dict("records")[0]
+    style = synthetic.registry.get_dataset(row["dataset"]).synthetic_generator().style(config)
+    identity, face = synthetic._candidate(row["dataset"], row["subject"], 0, config, 0)
+    motion = synthetic._motion(row, config, style, 0, 0)
+
+    def render(frames=None):
+        return fm.render_clip(identity, face, motion, style.size, synthetic._rng(0, "noise", row["clip"]),
+                              gray=style.gray, amplitude=config.au_amplitude, frames=frames)
+
+    full, points = render()
+    k = row["onset"] - row["first_frame"]
+    for part in (slice(k, k + 1), slice(2, 5)):
+        frames, pts = render(part)
+        assert np.array_equal(frames, full[part]) and np.array_equal(pts, points[part])

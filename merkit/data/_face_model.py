@@ -313,9 +313,21 @@ def _disc(shape: tuple[int, int], centre: np.ndarray, radius: float) -> np.ndarr
 
 def _mix(image: np.ndarray, mask: np.ndarray, target: np.ndarray | float,
          strength: float) -> np.ndarray:
-    """``image`` ``(h, w, C)`` moved towards ``target`` by ``mask`` ``(h, w)`` x ``strength``."""
-    m = np.clip(mask * strength, 0, 1)[..., None]
-    return (image * (1 - m) + np.asarray(target, np.float32) * m).astype(np.float32)
+    """``image`` ``(h, w, C)`` moved towards ``target`` (a colour, or an ``(h, w, C)`` image) by
+    ``mask`` ``(h, w)`` x ``strength``; a new float32 array.  Only the box where the mask is
+    non-zero is blended (outside it the blend is ``image`` itself, exactly)."""
+    m = np.clip(mask * strength, 0, 1)
+    out = np.array(image, dtype=np.float32, copy=True)
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    if not len(rows):
+        return out
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    target = np.asarray(target, np.float32)
+    if target.ndim == image.ndim:
+        target = target[box]
+    w = m[box][..., None]
+    out[box] = (image[box] * (1 - w) + target * w).astype(np.float32)
+    return out
 
 
 def _redraw_brows(image: np.ndarray, points: np.ndarray,
@@ -1116,7 +1128,7 @@ def render_clip(
     over the AUs (and the blink) of the clip; undo the identity's shape ``z = y - G(y)``; map
     to the template ``A^-1 z``.  Photometry: gamma, the illumination gradient times the local
     light spot and the flicker, then sensor noise.  ``frames`` renders a sub-range only (the
-    noise stream is drawn for all frames first, so a sub-range equals the full render).
+    noise stream is drawn from the first frame on, so a sub-range equals the full render).
     ``fields``: :func:`clip_fields` of the same arguments, if already computed (``amplitude``
     is then theirs).
     """
@@ -1140,11 +1152,13 @@ def render_clip(
     gy = identity.light[1] + motion.light[1]
     light = (1 + gx * (xx / width - 0.5) + gy * (yy / height - 0.5)) * identity.gain
     channels = 1 if gray else 3
-    noise = rng.standard_normal((n_frames, height, width, channels), dtype=np.float32)
+    selected = range(n_frames)[frames] if frames is not None else range(n_frames)
+    # the stream's first frames only, up to the last one rendered: a prefix of the full draw
+    # (the generator fills the array in order), so every frame's noise is the full render's
+    noise = rng.standard_normal((max(selected, default=-1) + 1, height, width, channels), dtype=np.float32)
 
     centre = clip.neutral[:N_LANDMARKS].mean(axis=0)
     gxs, gys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    selected = range(n_frames)[frames] if frames is not None else range(n_frames)
     out_frames = []
     out_points = []
     for t in selected:
