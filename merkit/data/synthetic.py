@@ -1720,7 +1720,7 @@ def _standard_frames(out_dir: Path, seed: int, scale: str, config: SyntheticConf
     copied), its frames are hard-linked (copied across file systems) into ``tmp`` and the
     records :func:`_choose_identities` and :func:`_run_tasks` would return are read back from
     its ``ground_truth.json``, ``landmarks.npy`` and ``FINGERPRINT.json``; the variant then
-    costs its sheets only.  ``tests/test_synthetic.py`` checks the result equals a rendered
+    costs its sheets only.  ``tests/test_coder_noise.py`` checks the result equals a rendered
     variant's fingerprint.
     """
     standard = standard_sibling(out_dir, scale, config.variant)
@@ -1730,7 +1730,7 @@ def _standard_frames(out_dir: Path, seed: int, scale: str, config: SyntheticConf
     marker = _read_marker(standard)
     truth = json.loads((standard / GROUND_TRUTH).read_text(encoding="utf-8"))
     landmarks = np.load(standard / LANDMARKS, allow_pickle=False)
-    files = marker["files"] if marker is not None else {}
+    files = (marker or {})["files"]  # is_complete read it: it lists every file
     identities = {name: {"attempt": rec["identity_attempts"], "encoding": rec["identity_encoding"],
                          "distance": rec["identity_distance"], "distinct": rec["identity_distinct"]}
                   for name, rec in truth["subjects"].items()}
