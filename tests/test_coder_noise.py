@@ -64,9 +64,10 @@ def full_plan() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory) -> tuple[Path, Path]:
-    """The standard and the shuffled-aus smoke sets, generated side by side (two processes)."""
+    """The standard and the shuffled-aus smoke sets, generated side by side (two processes); the
+    variant's folder has no standard sibling, so its frames are rendered, not linked."""
     root = tmp_path_factory.mktemp("coder")
-    jobs = ((root / "smoke", synthetic.SyntheticConfig()), (root / "smoke-shuffled-aus", SHUFFLED))
+    jobs = ((root / "smoke", synthetic.SyntheticConfig()), (root / "alone" / "smoke-shuffled-aus", SHUFFLED))
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         done = [pool.submit(synthetic.generate, out, seed=0, scale="smoke", config=config)
                 for out, config in jobs]
@@ -207,27 +208,32 @@ def test_shuffled_set_has_the_same_frames_and_permuted_codes(pair):
 
 def test_a_variant_links_the_standard_frames_and_equals_a_rendered_one(pair, tmp_path):
     """Beside a complete standard set the variant is built from its frames (hard links, no
-    rendering) and is byte for byte the variant rendered on its own (a folder without a
-    standard sibling); a standard set with a corrupted frame is not used."""
-    standard, _ = pair
-    rendered = synthetic.generate(tmp_path / "alone", seed=0, scale="smoke", config=SHUFFLED)
-    for root, corrupt in ((tmp_path / "ok", False), (tmp_path / "bad", True)):
-        shutil.copytree(standard, root / "smoke")
-        frame = next(rel for rel in read_json(standard / synthetic.MARKER)["files"] if rel.endswith(".jpg"))
-        if corrupt:  # same size, other bytes: only the hash (verify) sees it
-            data = bytearray((root / "smoke" / frame).read_bytes())
-            data[len(data) // 2] ^= 0xFF
-            (root / "smoke" / frame).write_bytes(bytes(data))
-        out = root / "smoke-shuffled-aus"
-        assert synthetic.standard_sibling(out, "smoke", "shuffled-aus") == root / "smoke"
-        synthetic.generate(out, seed=0, scale="smoke", config=SHUFFLED)
-        linked = (out / frame).stat().st_ino == (root / "smoke" / frame).stat().st_ino
-        assert linked != corrupt
-        assert read_json(out / synthetic.MARKER) == read_json(rendered / synthetic.MARKER)
-        for rel in (synthetic.GROUND_TRUTH, synthetic.LANDMARKS, frame):
-            assert (out / rel).read_bytes() == (rendered / rel).read_bytes(), rel
+    rendering) and is byte for byte the variant rendered on its own (``pair``'s, whose folder
+    has no standard sibling); a standard set with a corrupted frame is not used."""
+    standard, rendered = pair
+    assert not synthetic.standard_sibling(rendered, "smoke", "shuffled-aus").exists()  # rendered
+    root = tmp_path / "ok"
+    shutil.copytree(standard, root / "smoke")
+    frame = next(rel for rel in read_json(standard / synthetic.MARKER)["files"] if rel.endswith(".jpg"))
+    out = root / "smoke-shuffled-aus"
+    assert synthetic.standard_sibling(out, "smoke", "shuffled-aus") == root / "smoke"
+    synthetic.generate(out, seed=0, scale="smoke", config=SHUFFLED)
+    assert (out / frame).stat().st_ino == (root / "smoke" / frame).stat().st_ino  # linked
+    assert read_json(out / synthetic.MARKER) == read_json(rendered / synthetic.MARKER)
+    for rel in (synthetic.GROUND_TRUTH, synthetic.LANDMARKS, frame):
+        assert (out / rel).read_bytes() == (rendered / rel).read_bytes(), rel
+    # same size, other bytes: only the hash (verify) sees it, and the frames are then rendered
+    bad = tmp_path / "bad"
+    shutil.copytree(standard, bad / "smoke")
+    data = bytearray((bad / "smoke" / frame).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (bad / "smoke" / frame).write_bytes(bytes(data))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    assert synthetic._standard_frames(bad / "smoke-shuffled-aus", 0, "smoke", SHUFFLED, scratch) is None
+    assert synthetic._standard_frames(out.with_name("smoke-shuffled-aus"), 0, "smoke", SHUFFLED,
+                                      scratch) is not None  # the intact one is used
     assert synthetic.standard_sibling(tmp_path / "smoke", "smoke", "standard") is None
-    assert synthetic.standard_sibling(rendered, "smoke", "shuffled-aus") is None
 
 
 def test_data_source_plumbs_the_variant(pair, monkeypatch, tmp_path):
