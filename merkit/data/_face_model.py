@@ -88,6 +88,11 @@ import numpy as np
 
 from merkit import landmarks as L
 
+#: Bump when an identity's face changes for the same draw (the templates, :func:`draw_identity`,
+#: :func:`subject_face`, the rendering of a neutral frame): the synthetic set's cast
+#: (:mod:`merkit.data.synthetic_cast`) was searched on these faces and must be searched again.
+FACE_MODEL_VERSION = "1"
+
 #: Face width (jaw point 0 to 16, px) every template is resized to.
 TEMPLATE_FACE_WIDTH = 120.0
 

@@ -103,28 +103,30 @@ brighter, gamma < 1, noise sigma 2.4, JPEG quality 95: a domain shift between th
   mirror; skin and surround colour; eight face-shape offsets; painted features (brows erased
   by inpainting and redrawn with a new length, arch, height, tilt, thickness and tone; painted
   scleras and irises; facial hair, lip tint, eye shadow, cheeks, moles).  A cross-dissolve of the two templates is not
-  drawn: it pulls subjects of different templates together in dlib's encoding.  Each subject
-  has ``identity_attempts`` (12) candidates; those whose face the HOG detector misses on that
-  subject's first onset frame are dropped, and the choice maximises the number of subject pairs whose dlib ResNet
-  encodings (of the subject's first onset frame as written: what the identity check reads)
-  lie at least ``identity_distance`` (0.6, face_recognition's tolerance) apart
-  (:func:`_select_identities`); ground_truth.json records each subject's encoding, the
-  distance to its nearest other subject and whether that reaches 0.6.  **With only two source
-  photos (themselves only 0.68 apart to dlib) this falls short of the 95 % of pairs beyond
-  0.6 that issue #11 asks**: on the full set 88.7 % of the 1,653 CASME/SAMM subject pairs lie
-  beyond 0.6, measured as the tests measure it, on each subject's first onset frame read back
-  (CASME-like 91.1 %, SAMM-like 83.5 %; all 2,701 pairs with the SMIC-like subjects 87.9 %).
-  The choice is the only lever left that still pays, and slowly: with 6, 8, 10, 12 and 16
-  candidates (encoded on a still render, as generator v5 did) the CASME/SAMM pairs reach
-  84.2, 85.7, 87.1, 88.8 and 90.4 %, at about 0.3 CPU-s a candidate (dlib's encoder half of
-  it); 12 keeps the full set within its 300 s (253 s measured), 16 would not.  Pairs on the
-  same photo are what fails (98 % of the cross-photo pairs are distinct, 72 % of the
-  same-photo ones with 6 candidates): one edit moves a subject's encoding by at most about 0.5
-  (face shape 0.51, redrawn brows 0.40, lower-face graft 0.37, beard 0.37, chimera 0.31,
-  painted eyes 0.25; bangs, contour shading, skin smoothing, eye-texture tilt / scale / flip,
-  lid creases and eye aperture 0.08–0.22), so edits of one photo stay near it (47.5 % before
-  the grafts, chimeras and pair-count selection, 77.6 % before the redrawn brows and painted
-  eyes, 84.2 % with 6 candidates).
+  drawn: it pulls subjects of different templates together in dlib's encoding.
+* Which identity a subject wears: the **cast** (:mod:`merkit.data.synthetic_cast`, searched
+  offline and shipped as :data:`CAST_FILE`): per data set, twice as many identities as it has
+  subjects at full scale, chosen from a pool of 3,600 (SMIC-like: 700) random identities so
+  that as many of them as possible lie at least ``identity_distance`` (0.6,
+  face_recognition's tolerance) apart in dlib's ResNet encoding of one canonical frame.  At
+  generation each subject is offered ``identity_candidates`` (10) cast members
+  (:func:`_candidate_keys`), each encoded on the subject's first onset frame as written (what
+  the identity check reads); those the HOG detector misses there are dropped, and the choice
+  (:func:`select_distinct`; a member goes to one subject at most) maximises the number of
+  subject pairs at least 0.6 apart.  ground_truth.json records each subject's cast key, its
+  encoding, the distance to its nearest other subject and whether that reaches 0.6.  On the
+  full set (seed 0) **96.4 % of the 1,653 CASME/SAMM subject pairs** lie beyond 0.6, measured
+  on each subject's first onset frame read back (CASME-like 97.2 %, SAMM-like 93.5 %;
+  SMIC-like 94.2 %; all 2,701 pairs 94.8 %).  Why a cast: with only two source photos
+  (themselves only 0.68 apart to dlib) edits of one photo stay near it: one edit moves a
+  subject's encoding by at most about 0.5 (face shape 0.51, redrawn brows 0.40, lower-face
+  graft 0.37, beard 0.37, chimera 0.31, painted eyes 0.25; bangs, contour shading, skin
+  smoothing, eye-texture tilt / scale / flip, lid creases and eye aperture 0.08–0.22), and
+  choosing among a dozen random identities per subject at generation (generator v6) left
+  88.7 % of the pairs distinct.  A pool that large cannot be encoded at generation (300 s),
+  and a cast chosen on one frame alone does not hold on the subjects' own frames (the same
+  identity encodes up to about 0.3 apart on two clips' onset frames, median 0.07), hence the
+  choice among cast members at generation.
 * Per subject: its own AU geometry (expressivity, per-AU gain, a turn of every AU's
   displacement directions and per-point gains: :class:`~merkit.data._face_model.AUGeometry`).
 * Per clip: placement jitter; per-AU raised-cosine profiles; an AR(1) head sway (std 0.15 px /
@@ -197,7 +199,7 @@ from merkit.io import (
 Scale = Literal["full", "smoke"]
 
 #: Bump when the bytes written for a given (seed, scale, config) change.
-GENERATOR_VERSION = "6"
+GENERATOR_VERSION = "7"
 
 MARKER = "FINGERPRINT.json"
 GROUND_TRUTH = "ground_truth.json"
@@ -356,9 +358,9 @@ class SyntheticConfig:
     ``blink_rate``: blinks (AU45) per second at ``fps`` frames per second (``smic_fps`` for the
     SMIC-like set, 100 fps as SMIC-HS); ``identity_distance``:
     each subject's neutral face lies at least this far (dlib ResNet encoding, Euclidean) from
-    as many other subjects' as the choice among ``identity_attempts`` candidates per subject
-    can reach (:func:`_select_identities`; each candidate encoded on the subject's first
-    clip's onset frame as written, the frame the identity check reads);
+    as many other subjects' as the choice among ``identity_candidates`` cast members per
+    subject can reach (:func:`_choose_identities`; each candidate encoded on the subject's
+    first clip's onset frame as written, the frame the identity check reads);
     ``detect_check``: redraw identities / placements until dlib's HOG detector finds the face
     on every onset and apex frame; ``n_jobs``: worker processes (the bytes do not depend on it).
     """
@@ -384,7 +386,7 @@ class SyntheticConfig:
     fps: float = 200.0
     smic_fps: float = 100.0
     identity_distance: float = 0.6
-    identity_attempts: int = 12
+    identity_candidates: int = 10
     detect_check: bool = True
     #: Coder noise of the sheets' AU cells (ground_truth.json keeps the truth), see
     #: :func:`_code_aus`: per AU of a multi-AU clip, the chance it is missed (never the last);
@@ -417,8 +419,8 @@ class SyntheticConfig:
                      "flicker", "head_motion", "local_light", "blink_rate", "identity_distance"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"SyntheticConfig.{name}={getattr(self, name)!r} must be >= 0")
-        if self.fps <= 0 or self.smic_fps <= 0 or self.identity_attempts < 1:
-            raise ValueError("SyntheticConfig.fps and smic_fps must be > 0 and identity_attempts >= 1")
+        if self.fps <= 0 or self.smic_fps <= 0 or self.identity_candidates < 1:
+            raise ValueError("SyntheticConfig.fps and smic_fps must be > 0 and identity_candidates >= 1")
         for name in ("coder_miss", "coder_extra", "coder_side"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"SyntheticConfig.{name}={getattr(self, name)!r} must be in 0..1")
@@ -1057,18 +1059,65 @@ def _jpeg_roundtrip(image: np.ndarray, params: list[int]) -> np.ndarray:
     return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def _candidate(dataset: str, subject: str, seed: int, config: SyntheticConfig,
-               attempt: int) -> tuple[Any, Any]:
+#: The cast file (:mod:`merkit.data.synthetic_cast` writes it), beside this module.
+CAST_FILE = Path(__file__).with_name("synthetic_cast.json")
+#: The random stream of each data set's identity pool: candidate ``key`` of the pool is drawn
+#: by ``_rng(0, "identity", _CAST_STREAM[dataset], key)`` in the data set's framing (the
+#: stream generator v6 drew the data set's first subject's candidates from).
+_CAST_STREAM = {"casme2": "casme2/sub01", "samm": "samm/006", "smic": "smic/s1"}
+
+
+@functools.cache
+def _cast() -> dict[str, tuple[int, ...]]:
+    """Each data set's cast (pool keys of the identities its subjects may wear), read from
+    :data:`CAST_FILE`; a file that is missing or does not match this generator raises
+    :class:`SyntheticDataError` saying how to rebuild it."""
+    fix = "rebuild it with `python -m merkit.data.synthetic_cast --write` (about 20 min, 2 cores)"
+    try:
+        data = read_json(CAST_FILE)
+        members = {name: tuple(int(k) for k in keys) for name, keys in data["members"].items()}
+        version = data["face_model"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SyntheticDataError(f"{CAST_FILE}: unreadable cast ({exc}); {fix}") from exc
+    from merkit.data import _face_model as fm
+
+    if version != fm.FACE_MODEL_VERSION:
+        raise SyntheticDataError(f"{CAST_FILE}: searched for face model {version!r}, this is "
+                                 f"{fm.FACE_MODEL_VERSION!r}; {fix}")
+    missing = sorted(set(synthetic_datasets()) - set(members))
+    if missing:
+        raise SyntheticDataError(f"{CAST_FILE}: no cast for {missing}; {fix}")
+    return members
+
+
+def _candidate_keys(dataset: str, index: int, n_subjects: int, seed: int,
+                    config: SyntheticConfig) -> list[int]:
+    """The cast keys the ``index``-th of a data set's ``n_subjects`` subjects may wear.
+
+    The cast in a seeded order, read as a ring: subject ``index`` gets
+    ``config.identity_candidates`` consecutive keys from position ``index * stride`` (stride
+    ``len(cast) // n_subjects``), so neighbours share some candidates and each key is offered
+    to a few subjects (the choice then gives it to one at most).
+    """
+    cast = _cast()[dataset]
+    order = _rng(seed, "cast", dataset).permutation(len(cast))
+    stride = max(1, len(cast) // max(1, n_subjects))
+    return [cast[order[(index * stride + i) % len(cast)]]
+            for i in range(min(config.identity_candidates, len(cast)))]
+
+
+def _candidate(dataset: str, key: int, config: SyntheticConfig) -> tuple[Any, Any]:
+    """Pool identity ``key`` of ``dataset`` and its rendered face (:data:`_CAST_STREAM`)."""
     from merkit.data import _face_model as fm
 
     style = registry.get_dataset(dataset).synthetic_generator().style(config)
-    rng = _rng(seed, "identity", subject, attempt)
+    rng = _rng(0, "identity", _CAST_STREAM[dataset], key)
     identity = fm.draw_identity(rng, style.framing, len(fm.load_templates()))
     return identity, fm.subject_face(identity)
 
 
 def _identity_encodings(row: dict, seed: int, config: SyntheticConfig,
-                        attempts: Sequence[int]) -> list[list[float] | None]:
+                        keys: Sequence[int]) -> list[list[float] | None]:
     """dlib's ResNet encoding (128 floats) of each candidate identity ``attempts`` of a subject,
     read as the identity check reads it, or None when the HOG detector misses it (a worker task).
 
@@ -1094,8 +1143,8 @@ def _identity_encodings(row: dict, seed: int, config: SyntheticConfig,
         motion = _motion(row, config, style, seed, 0)
         detector = _detector()
         out: list[list[float] | None] = []
-        for attempt in attempts:
-            identity, face = _candidate(dataset, subject, seed, config, attempt)
+        for key in keys:
+            identity, face = _candidate(dataset, key, config)
             frames, points = fm.render_clip(identity, face, motion, style.size,
                                             _rng(seed, "noise", subject, row["clip"]),
                                             gray=style.gray, amplitude=config.au_amplitude,
@@ -1119,94 +1168,128 @@ def _choose_identities(subjects: Sequence[dict], seed: int, config: SyntheticCon
     """One identity per subject, the subjects as distinct as can be to dlib's face recognizer.
 
     ``subjects``: each subject's first clip (a :func:`plan` row), in plan order.  Each subject
-    has ``config.identity_attempts`` candidate identities, encoded on that clip's onset frame
-    as written (:func:`_identity_encodings`); those whose face the HOG detector misses there
-    are dropped, and :func:`_select_identities` picks one per subject so that
-    as many subject pairs as it can find lie at least ``config.identity_distance`` apart in
-    dlib's ResNet encoding, stage by stage (:attr:`SyntheticSpec.identity_stage`: the SMIC-like
-    subjects are chosen with the CASME-like and SAMM-like choices fixed).  The encodings are a deterministic function of (seed, subject,
-    attempt) and the choice a function of the encodings, so it does not depend on ``n_jobs``.
-    Returns ``{subject: {"attempt", "encoding", "distance", "distinct"}}``: the distance to the
-    nearest other subject and whether it reaches ``identity_distance``.
+    has ``config.identity_candidates`` cast members (:func:`_candidate_keys`), each encoded on
+    that clip's onset frame as written (:func:`_identity_encodings`); those whose face the HOG
+    detector misses there are dropped, and :func:`select_distinct` picks one per subject (a
+    cast member for one subject at most) so that as many subject pairs as it can find lie at
+    least ``config.identity_distance`` apart in dlib's ResNet encoding, stage by stage
+    (:attr:`SyntheticSpec.identity_stage`: the SMIC-like subjects are chosen with the
+    CASME-like and SAMM-like choices fixed).  The encodings are a deterministic function of
+    (seed, subject, key) and the choice a function of the encodings, so it does not depend on
+    ``n_jobs``.  Returns ``{subject: {"key", "encoding", "distance", "distinct"}}``: the
+    distance to the nearest other subject and whether it reaches ``identity_distance``.
     """
+    counts = Counter(r["dataset"] for r in subjects)
+    index: Counter[str] = Counter()
+    keys: list[list[int]] = []
+    for r in subjects:
+        keys.append(_candidate_keys(r["dataset"], index[r["dataset"]], counts[r["dataset"]],
+                                    seed, config))
+        index[r["dataset"]] += 1
     if not config.detect_check:
-        return {r["subject"]: {"attempt": 0, "encoding": None, "distance": None, "distinct": None}
-                for r in subjects}
-    attempts = list(range(config.identity_attempts))
+        return {r["subject"]: {"key": ks[0], "encoding": None, "distance": None, "distinct": None}
+                for r, ks in zip(subjects, keys, strict=True)}
     if n_jobs > 1 and len(subjects) > 1:
         from joblib import Parallel, delayed
 
         results = Parallel(n_jobs=n_jobs, backend="loky")(
-            delayed(_worker("_identity_encodings"))(r, seed, config, attempts) for r in subjects)
+            delayed(_worker("_identity_encodings"))(r, seed, config, k)
+            for r, k in zip(subjects, keys, strict=True))
     else:
-        results = [_identity_encodings(r, seed, config, attempts) for r in subjects]
-    pools: list[list[tuple[int, np.ndarray]]] = []
-    for subject, encs in zip((r["subject"] for r in subjects), results, strict=True):
-        pool = [(a, np.asarray(e)) for a, e in zip(attempts, encs, strict=True) if e is not None]
+        results = [_identity_encodings(r, seed, config, k) for r, k in zip(subjects, keys, strict=True)]
+    vectors: list[list[float]] = []
+    labels: list[tuple[str, int]] = []
+    pools: list[list[int]] = []
+    for r, ks, encs in zip(subjects, keys, results, strict=True):
+        pool = []
+        for key, enc in zip(ks, encs, strict=True):
+            if enc is not None:
+                pool.append(len(vectors))
+                vectors.append(enc)
+                labels.append((r["dataset"], key))
         if not pool:
-            raise SyntheticDataError(f"no detectable identity for {subject} in "
-                                     f"{config.identity_attempts} attempts")
+            raise SyntheticDataError(f"{r['subject']}: the HOG detector finds none of its "
+                                     f"{len(ks)} cast candidates on its first onset frame; "
+                                     "raise SyntheticConfig.identity_candidates")
         pools.append(pool)
+    from scipy.spatial.distance import cdist
+
+    matrix = np.asarray(vectors)
+    dist = cdist(matrix, matrix)
     # stage by stage: a later stage's subjects are chosen with the earlier stages' choices fixed
     stages = [registry.get_dataset(r["dataset"]).synthetic_generator().identity_stage for r in subjects]
-    picks = [0] * len(subjects)
+    picks = [pool[0] for pool in pools]
     done: list[int] = []
     for stage in sorted(set(stages)):
         mine = [j for j, s in enumerate(stages) if s == stage]
-        fixed = [[pools[j][picks[j]]] for j in done]
-        chosen = _select_identities(fixed + [pools[j] for j in mine], config.identity_distance)
+        chosen = select_distinct(dist, [[picks[j]] for j in done] + [pools[j] for j in mine],
+                                 labels, config.identity_distance)
         for j, k in zip(mine, chosen[len(done):], strict=True):
             picks[j] = k
         done += mine
-    vectors = np.asarray([pools[j][k][1] for j, k in enumerate(picks)])
-    chosen: dict[str, dict[str, Any]] = {}
-    for j, subject in enumerate(r["subject"] for r in subjects):
-        attempt, enc = pools[j][picks[j]]
-        others = np.delete(vectors, j, axis=0)
-        gap = float(np.linalg.norm(others - enc, axis=1).min()) if len(others) else np.inf
-        chosen[subject] = {"attempt": attempt, "encoding": [round(float(v), 6) for v in enc],
-                           "distance": round(gap, 4) if np.isfinite(gap) else None,
-                           "distinct": bool(gap >= config.identity_distance)}
+    out: dict[str, dict[str, Any]] = {}
+    for j, r in enumerate(subjects):
+        gaps = np.delete(dist[picks[j], picks], j)
+        gap = float(gaps.min()) if len(gaps) else np.inf
+        out[r["subject"]] = {"key": labels[picks[j]][1],
+                             "encoding": [round(float(v), 6) for v in matrix[picks[j]]],
+                             "distance": round(gap, 4) if np.isfinite(gap) else None,
+                             "distinct": bool(gap >= config.identity_distance)}
         if progress:
-            print(f"  identity {j + 1}/{len(subjects)} {subject}: attempt {attempt}",
+            print(f"  identity {j + 1}/{len(subjects)} {r['subject']}: cast key {labels[picks[j]][1]}",
                   file=sys.stderr, flush=True)
-    return chosen
+    return out
 
 
-#: Most rounds of coordinate ascent in :func:`_select_identities`.
+#: Most rounds of coordinate ascent in :func:`select_distinct`.
 _SELECT_ROUNDS = 8
 
 
-def _select_identities(pools: Sequence[Sequence[tuple[int, np.ndarray]]],
-                       distance: float) -> list[int]:
-    """Index into each pool (``(attempt, encoding)`` per candidate) of the chosen candidate.
+def select_distinct(dist: np.ndarray, pools: Sequence[Sequence[int]], labels: Sequence[Any],
+                    distance: float) -> list[int]:
+    """One candidate per pool, as many chosen pairs at least ``distance`` apart as it finds.
 
-    A greedy pass in order (each pool's candidate farthest from the earlier choices), then
-    rounds of coordinate ascent: each pool in turn takes the candidate with the most other
-    choices at least ``distance`` away, ties broken by the larger sum of distances clipped at
-    ``distance``, then by the earlier candidate; it stops when a round changes nothing.
+    ``dist``: ``(N, N)`` distances between all candidates; ``pools``: each slot's candidates
+    (row indices of ``dist``; a one-candidate pool fixes its slot); ``labels``: per candidate,
+    what only one slot may take (two slots never choose candidates of equal label).  A greedy
+    pass in order (each slot's free candidate farthest from the earlier choices; the first
+    slot takes its first), then rounds of coordinate ascent: each slot in turn takes the free
+    candidate with the most other choices at least ``distance`` away, ties broken by the larger
+    sum of distances clipped at ``distance``, then by the earlier candidate; it stops when a
+    round changes nothing.  Returns the chosen row index of each slot.
     """
-    encodings = [np.asarray([e for _, e in pool]) for pool in pools]
+    codes: dict[Any, int] = {}
+    lab = np.array([codes.setdefault(label, len(codes)) for label in labels])
+    arrays = [np.asarray(pool, dtype=int) for pool in pools]
+
+    def free(j: int, others: Sequence[int]) -> np.ndarray:
+        cands = arrays[j][~np.isin(lab[arrays[j]], lab[list(others)])]
+        if not len(cands):
+            raise SyntheticDataError(f"slot {j}: every candidate's label is taken by another "
+                                     "slot; give the slots more candidates")
+        return cands
+
     picks: list[int] = []
-    for cands in encodings:
+    for j in range(len(arrays)):
+        cands = free(j, picks)
         if not picks:
-            picks.append(0)
+            picks.append(int(cands[0]))
             continue
-        earlier = np.asarray([encodings[j][k] for j, k in enumerate(picks)])
-        gaps = np.linalg.norm(cands[:, None] - earlier[None], axis=-1).min(axis=1)
-        picks.append(int(np.argmax(gaps)))
+        picks.append(int(cands[np.argmax(dist[np.ix_(cands, picks)].min(axis=1))]))
     for _ in range(_SELECT_ROUNDS):
         changed = False
-        for j, cands in enumerate(encodings):
-            others = np.asarray([encodings[i][k] for i, k in enumerate(picks) if i != j])
-            if not len(others):
+        for j in range(len(arrays)):
+            others = picks[:j] + picks[j + 1:]
+            if not others:
                 break
-            d = np.linalg.norm(cands[:, None] - others[None], axis=-1)
+            cands = free(j, others)
+            d = dist[np.ix_(cands, others)]
             score = (d >= distance).sum(axis=1) + np.minimum(d, distance).sum(axis=1) / (
                 distance * len(others) + 1.0)
             best = int(np.argmax(score))
-            if score[best] > score[picks[j]] + 1e-12:
-                picks[j] = best
+            current = score[int(np.flatnonzero(cands == picks[j])[0])]
+            if score[best] > current + 1e-12:
+                picks[j] = int(cands[best])
                 changed = True
         if not changed:
             break
@@ -1227,7 +1310,7 @@ def _smic_frame_path(row: dict, number: int) -> str:
 
 
 def _render_subject(rows: list[dict], seed: int, config: SyntheticConfig, root: str,
-                    id_attempt: int = 0) -> dict:
+                    key: int) -> dict:
     """Render and write every clip of one subject (a worker task); return their records."""
     import cv2
 
@@ -1241,9 +1324,9 @@ def _render_subject(rows: list[dict], seed: int, config: SyntheticConfig, root: 
         spec: SyntheticSpec = entry.synthetic_generator()
         style = spec.style(config)
         detector = _detector() if config.detect_check else None
-        identity, face = _candidate(dataset, subject, seed, config, id_attempt)
+        identity, face = _candidate(dataset, key, config)
         out: dict[str, Any] = {"subject": subject, "identity": identity,
-                               "identity_attempts": id_attempt, "clips": {}}
+                               "identity_key": key, "clips": {}}
         params = [cv2.IMWRITE_JPEG_QUALITY, int(style.jpeg_quality)]
         for row in rows:
             checked = (row["onset"] - row["first_frame"], row["apex"] - row["first_frame"])
@@ -1531,19 +1614,19 @@ def _worker(name: str) -> Callable[..., Any]:
 
 
 def _run_tasks(tasks: list[list[dict]], seed: int, config: SyntheticConfig, root: Path,
-               n_jobs: int, progress: bool, attempts: dict[str, int]) -> list[dict]:
+               n_jobs: int, progress: bool, keys: dict[str, int]) -> list[dict]:
     if n_jobs <= 1 or len(tasks) <= 1:
         results = []
         for i, task in enumerate(tasks):
             results.append(_render_subject(task, seed, config, str(root),
-                                           attempts[task[0]["subject"]]))
+                                           keys[task[0]["subject"]]))
             if progress:
                 print(f"  {i + 1}/{len(tasks)} subjects", file=sys.stderr, flush=True)
         return results
     from joblib import Parallel, delayed
 
     return list(Parallel(n_jobs=n_jobs, backend="loky", verbose=5 if progress else 0)(
-        delayed(_worker("_render_subject"))(task, seed, config, str(root), attempts[task[0]["subject"]])
+        delayed(_worker("_render_subject"))(task, seed, config, str(root), keys[task[0]["subject"]])
         for task in tasks
     ))
 
@@ -1627,8 +1710,8 @@ def _build(out_dir: Path, seed: int, scale: str, config: SyntheticConfig, progre
             for r in rows:
                 firsts.setdefault(r["subject"], r)
             identities = _choose_identities(list(firsts.values()), seed, config, n_jobs, progress)
-            attempts = {name: rec["attempt"] for name, rec in identities.items()}
-            results = _run_tasks(tasks, seed, config, tmp, n_jobs, progress, attempts)
+            keys = {name: rec["key"] for name, rec in identities.items()}
+            results = _run_tasks(tasks, seed, config, tmp, n_jobs, progress, keys)
         by_name = {res["subject"]: res for res in results}
 
         files: dict[str, tuple[int, str]] = {}
@@ -1664,7 +1747,7 @@ def _build(out_dir: Path, seed: int, scale: str, config: SyntheticConfig, progre
         subjects = {
             name: {"identity": (res["identity"] if isinstance(res["identity"], dict)
                                 else dataclasses.asdict(res["identity"])),
-                   "identity_attempts": res["identity_attempts"],
+                   "identity_key": res["identity_key"],
                    "identity_encoding": identities[name]["encoding"],
                    "identity_distance": identities[name]["distance"],
                    "identity_distinct": identities[name]["distinct"],
@@ -1731,12 +1814,12 @@ def _standard_frames(out_dir: Path, seed: int, scale: str, config: SyntheticConf
     truth = json.loads((standard / GROUND_TRUTH).read_text(encoding="utf-8"))
     landmarks = np.load(standard / LANDMARKS, allow_pickle=False)
     files = (marker or {})["files"]  # is_complete read it: it lists every file
-    identities = {name: {"attempt": rec["identity_attempts"], "encoding": rec["identity_encoding"],
+    identities = {name: {"key": rec["identity_key"], "encoding": rec["identity_encoding"],
                          "distance": rec["identity_distance"], "distinct": rec["identity_distinct"]}
                   for name, rec in truth["subjects"].items()}
     results: dict[str, dict[str, Any]] = {
         name: {"subject": name, "identity": rec["identity"],
-               "identity_attempts": rec["identity_attempts"], "clips": {}}
+               "identity_key": rec["identity_key"], "clips": {}}
         for name, rec in truth["subjects"].items()}
     for clip in truth["clips"]:
         for rel in clip["frame_files"]:
