@@ -395,6 +395,13 @@ def test_complete_set_is_a_noop_and_fingerprinted(smoke):
     assert on_disk == set(listed) | {synthetic.MARKER}
 
 
+def test_a_set_drawn_from_another_cast_is_not_served(smoke, monkeypatch):
+    assert synthetic.is_complete(smoke, seed=0, scale="smoke")
+    other = {name: keys[::-1] for name, keys in synthetic._cast().items()}
+    monkeypatch.setattr(synthetic, "_cast", lambda: other)
+    assert not synthetic.is_complete(smoke, seed=0, scale="smoke")
+
+
 def test_interrupted_run_leaves_no_complete_looking_folder(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt

@@ -1118,8 +1118,9 @@ def _candidate(dataset: str, key: int, config: SyntheticConfig) -> tuple[Any, An
 
 def _identity_encodings(row: dict, seed: int, config: SyntheticConfig,
                         keys: Sequence[int]) -> list[list[float] | None]:
-    """dlib's ResNet encoding (128 floats) of each candidate identity ``attempts`` of a subject,
-    read as the identity check reads it, or None when the HOG detector misses it (a worker task).
+    """dlib's ResNet encoding (128 floats) of each cast member ``keys`` (:func:`_candidate`) on
+    a subject's frame, read as the identity check reads it, or None when the HOG detector
+    misses it (a worker task; :mod:`merkit.data.synthetic_cast` encodes its pool with it too).
 
     ``row``: the subject's first clip in plan order.  Each candidate renders that clip's onset
     frame (placement attempt 0, the clip's own noise stream) and reads it back through the
@@ -1526,9 +1527,11 @@ def default_dir(scale: str = "full", variant: str = "standard") -> Path:
 
 
 def _fingerprint_key(seed: int, scale: str, config: SyntheticConfig) -> dict[str, Any]:
-    """What identifies a set's bytes, as it reads back from JSON (tuples become lists)."""
+    """What identifies a set's bytes, as it reads back from JSON (tuples become lists): with
+    the cast's hash, so a set drawn from another cast file is not served as this one's."""
     key = {"generator": "merkit.data.synthetic", "version": GENERATOR_VERSION, "seed": int(seed),
-           "scale": scale, "config": config.key(), "config_hash": stable_hash(config.key())}
+           "scale": scale, "config": config.key(), "config_hash": stable_hash(config.key()),
+           "cast": stable_hash({name: list(keys) for name, keys in _cast().items()})}
     return json.loads(to_json(key))
 
 
