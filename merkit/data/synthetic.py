@@ -1072,7 +1072,7 @@ def _cast() -> dict[str, tuple[int, ...]]:
     """Each data set's cast (pool keys of the identities its subjects may wear), read from
     :data:`CAST_FILE`; a file that is missing or does not match this generator raises
     :class:`SyntheticDataError` saying how to rebuild it."""
-    fix = "rebuild it with `python -m merkit.data.synthetic_cast --write` (about 20 min, 2 cores)"
+    fix = "rebuild it with `python -m merkit.data.synthetic_cast --write` (about 17 min, 2 cores)"
     try:
         data = read_json(CAST_FILE)
         members = {name: tuple(int(k) for k in keys) for name, keys in data["members"].items()}

@@ -29,7 +29,7 @@ encoding per data set, which ``tests/test_synthetic.py`` re-encodes): a changed 
 makes the file stale, and generation then refuses it with a message saying to run this.
 The pool's encodings are cached per chunk under ``paths.cache_dir()/synthetic_cast`` (keyed
 by the face model, the configuration and the canonical frame), so an interrupted search
-resumes where it stopped; the full search takes about 15 min on 2 cores.
+resumes where it stopped; the full search took 16.5 min on 2 cores (7,900 encodings).
 """
 
 from __future__ import annotations
