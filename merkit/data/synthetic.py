@@ -1217,17 +1217,8 @@ def _choose_identities(subjects: Sequence[dict], seed: int, config: SyntheticCon
 
     matrix = np.asarray(vectors)
     dist = cdist(matrix, matrix)
-    # stage by stage: a later stage's subjects are chosen with the earlier stages' choices fixed
     stages = [registry.get_dataset(r["dataset"]).synthetic_generator().identity_stage for r in subjects]
-    picks = [pool[0] for pool in pools]
-    done: list[int] = []
-    for stage in sorted(set(stages)):
-        mine = [j for j, s in enumerate(stages) if s == stage]
-        chosen = select_distinct(dist, [[picks[j]] for j in done] + [pools[j] for j in mine],
-                                 labels, config.identity_distance)
-        for j, k in zip(mine, chosen[len(done):], strict=True):
-            picks[j] = k
-        done += mine
+    picks = select_distinct(dist, pools, labels, config.identity_distance, stages)
     out: dict[str, dict[str, Any]] = {}
     for j, r in enumerate(subjects):
         gaps = np.delete(dist[picks[j], picks], j)
@@ -1242,22 +1233,42 @@ def _choose_identities(subjects: Sequence[dict], seed: int, config: SyntheticCon
     return out
 
 
-#: Most rounds of coordinate ascent in :func:`select_distinct`.
+#: Most rounds of coordinate ascent in :func:`_ascend`.
 _SELECT_ROUNDS = 8
 
 
 def select_distinct(dist: np.ndarray, pools: Sequence[Sequence[int]], labels: Sequence[Any],
-                    distance: float) -> list[int]:
+                    distance: float, stages: Sequence[int] | None = None) -> list[int]:
     """One candidate per pool, as many chosen pairs at least ``distance`` apart as it finds.
 
     ``dist``: ``(N, N)`` distances between all candidates; ``pools``: each slot's candidates
-    (row indices of ``dist``; a one-candidate pool fixes its slot); ``labels``: per candidate,
-    what only one slot may take (two slots never choose candidates of equal label).  A greedy
+    (row indices of ``dist``); ``labels``: per candidate, what only one slot may take (two
+    slots never choose candidates of equal label); ``stages``: per slot, when it is chosen
+    (default: all at once): the slots of a later stage are chosen with the earlier stages'
+    choices fixed, which a later stage therefore never changes (:func:`_ascend` per stage).
+    Returns the chosen row index of each slot.
+    """
+    stages = list(stages) if stages is not None else [0] * len(pools)
+    picks = [-1] * len(pools)
+    done: list[int] = []
+    for stage in sorted(set(stages)):
+        mine = [j for j, s in enumerate(stages) if s == stage]
+        chosen = _ascend(dist, [[picks[j]] for j in done] + [pools[j] for j in mine], labels,
+                         distance)
+        for j, k in zip(mine, chosen[len(done):], strict=True):
+            picks[j] = k
+        done += mine
+    return picks
+
+
+def _ascend(dist: np.ndarray, pools: Sequence[Sequence[int]], labels: Sequence[Any],
+            distance: float) -> list[int]:
+    """:func:`select_distinct` for one stage (a one-candidate pool fixes its slot).  A greedy
     pass in order (each slot's free candidate farthest from the earlier choices; the first
     slot takes its first), then rounds of coordinate ascent: each slot in turn takes the free
     candidate with the most other choices at least ``distance`` away, ties broken by the larger
     sum of distances clipped at ``distance``, then by the earlier candidate; it stops when a
-    round changes nothing.  Returns the chosen row index of each slot.
+    round changes nothing.
     """
     codes: dict[Any, int] = {}
     lab = np.array([codes.setdefault(label, len(codes)) for label in labels])

@@ -100,8 +100,10 @@ def pool_encodings(pool: dict[str, int], config: synthetic.SyntheticConfig, *, n
         done[(name, start)] = encodings
         if cache is not None:  # as each chunk finishes: an interrupted search resumes
             write_json(_chunk_path(cache, name, start, key), {"keys": keys, "encodings": encodings})
-    return {name: [e for _, start, _ in (t for t in tasks if t[0] == name)
-                   for e in done[(name, start)]] for name in pool}
+    out: dict[str, list[list[float] | None]] = {name: [] for name in pool}
+    for name, start, _ in tasks:  # each data set's chunks, in key order
+        out[name].extend(done[(name, start)])
+    return out
 
 
 def shortlist(encodings: dict[str, Sequence[Sequence[float] | None]], sizes: dict[str, int],
@@ -125,12 +127,9 @@ def shortlist(encodings: dict[str, Sequence[Sequence[float] | None]], sizes: dic
     for name, size in sizes.items():
         if len(pools[name]) < size:
             raise ValueError(f"{name}: {len(pools[name])} detectable pool identities, need {size}")
-    stage = {n: registry.get_dataset(n).synthetic_generator().identity_stage for n in encodings}
-    picks: list[int] = []
-    for level in sorted(set(stage.values())):
-        slots = [pools[n] for n in encodings if stage[n] == level for _ in range(sizes[n])]
-        chosen = synthetic.select_distinct(dist, [[p] for p in picks] + slots, labels, distance)
-        picks = chosen
+    slots = [n for n in encodings for _ in range(sizes[n])]
+    stages = [registry.get_dataset(n).synthetic_generator().identity_stage for n in slots]
+    picks = synthetic.select_distinct(dist, [pools[n] for n in slots], labels, distance, stages)
     out: dict[str, list[int]] = {name: [] for name in encodings}
     for p in picks:
         out[labels[p][0]].append(labels[p][1])
